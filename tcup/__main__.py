@@ -1,0 +1,5 @@
+import sys
+
+from tcup.cli import main
+
+sys.exit(main())
