@@ -1,0 +1,129 @@
+"""Score a run against a guideline: per-capability outcome and the verdict.
+
+Pure: no I/O.  ``states`` maps RefStack-normalised test names (dotted name,
+no ``[...]`` groups, a trailing scenario suffix ``(...)`` kept) to a
+``TestState``; a test absent from it counts as "not run".
+
+Rules, as the RefStack report page applies them (protocol doc section 7):
+
+* a test passes when its name or one of its aliases passed;
+* a capability passes when every non-flagged test of it passed (flagged tests
+  are excused); it is "not run" when none of its tests was run at all;
+* the cloud qualifies when every required capability of the target and of
+  each add-on passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tcup.guidelines import Guideline
+
+TestState = Literal["passed", "failed", "skipped", "not run"]
+CapabilityOutcome = Literal["passed", "failed", "not run"]
+
+STATUS_ORDER = ("required", "advisory", "deprecated", "removed")
+
+
+@dataclass(frozen=True)
+class TestScore:
+    name: str  # plain dotted name as in the guideline
+    idempotent_id: str | None  # as written in the guideline ("id-<uuid>" or bare uuid)
+    flagged: bool
+    flag_reason: str | None
+    state: TestState  # passed if the name or one of its aliases passed
+    passed_as: str | None  # the alias name that passed, when not the name itself
+
+    @property
+    def passed(self) -> bool:
+        return self.state == "passed"
+
+
+@dataclass(frozen=True)
+class CapabilityScore:
+    name: str
+    status: str  # required | advisory | deprecated | removed
+    component: str  # guideline component (os_powered_storage, compute, os_powered_dns ...)
+    outcome: CapabilityOutcome  # passed: every non-flagged test passed; not run: none ran
+    tests: tuple[TestScore, ...]
+
+    @property
+    def passed_count(self) -> int:
+        return sum(1 for t in self.tests if t.passed)
+
+    @property
+    def total(self) -> int:
+        return len(self.tests)
+
+    @property
+    def flagged_count(self) -> int:
+        return sum(1 for t in self.tests if t.flagged)
+
+    @property
+    def failed_tests(self) -> tuple[TestScore, ...]:
+        """Non-flagged tests that did not pass (failed, skipped or not run)."""
+        return tuple(t for t in self.tests if not t.flagged and not t.passed)
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "passed"
+
+
+@dataclass(frozen=True)
+class Score:
+    guideline_id: str  # e.g. "2020.06", "dns.2020.06"
+    guideline_sha256: str
+    schema: str
+    target: str  # canonical target name, e.g. "OpenStack Powered Storage" / "platform"
+    add_ons: tuple[str, ...]
+    capabilities: tuple[CapabilityScore, ...]  # all statuses, required first
+    qualifies: bool  # every required capability (target + add-ons) passed; flagged excused
+    missing_required: tuple[str, ...]  # required capabilities that did not pass
+
+    def by_status(self, status: str) -> tuple[CapabilityScore, ...]:
+        return tuple(c for c in self.capabilities if c.status == status)
+
+    @property
+    def required(self) -> tuple[CapabilityScore, ...]:
+        return self.by_status("required")
+
+    @property
+    def required_passed(self) -> int:
+        return sum(1 for c in self.required if c.passed)
+
+    @property
+    def required_total(self) -> int:
+        return len(self.required)
+
+    @property
+    def required_tests_passed(self) -> int:
+        return sum(c.passed_count for c in self.required)
+
+    @property
+    def required_tests_total(self) -> int:
+        return sum(c.total for c in self.required)
+
+    @property
+    def tests_passed(self) -> int:
+        return sum(c.passed_count for c in self.capabilities)
+
+    @property
+    def tests_total(self) -> int:
+        return sum(c.total for c in self.capabilities)
+
+    @property
+    def flagged_total(self) -> int:
+        return sum(c.flagged_count for c in self.capabilities)
+
+
+def score(
+    guideline: Guideline,
+    target: str,
+    states: Mapping[str, TestState],
+    add_ons: Sequence[Guideline] = (),
+) -> Score:
+    """Score ``states`` against ``guideline`` for ``target`` (and each add-on guideline)."""
+    raise NotImplementedError  # filled in with the guideline model
