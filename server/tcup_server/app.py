@@ -1,0 +1,71 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tcup_server import __version__, db
+from tcup_server.errors import ApiError
+from tcup_server.settings import ServerSettings, load_settings
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class AppState:
+    """What every request handler may need; one per application."""
+
+    settings: ServerSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the application: API routers, the web pages, RefStack-style error bodies."""
+    settings = settings or load_settings()
+    engine = engine or db.make_engine(settings.resolved_database_url)
+    state = AppState(settings=settings, engine=engine, sessions=db.session_factory(engine))
+
+    app = FastAPI(
+        title="tcup-server",
+        version=__version__,
+        description="RefStack-compatible receiving server for OpenStack interop results.",
+    )
+    app.state.tcup = state
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            ApiError(exc.status_code, str(exc.detail)).body(),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        title = f"Invalid {where}: {first.get('msg', 'bad value')}" if where else "Bad request"
+        return JSONResponse(ApiError(400, title).body(), status_code=400)
+
+    from tcup_server import web
+
+    app.include_router(web.router)
+    return app
+
+
+def get_state(request: Request) -> AppState:
+    """FastAPI dependency: the application's state."""
+    return request.app.state.tcup

@@ -1,0 +1,5 @@
+"""Staff and vendor web pages (HTML). Mounted by ``tcup_server.app.create_app``."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
