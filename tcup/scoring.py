@@ -17,19 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-if TYPE_CHECKING:
-    from tcup.guidelines import Guideline
+from tcup.errors import InputError
+from tcup.guidelines import STATUSES, Guideline, GuidelineTest, TargetCapability
 
 TestState = Literal["passed", "failed", "skipped", "not run"]
 CapabilityOutcome = Literal["passed", "failed", "not run"]
 
-STATUS_ORDER = ("required", "advisory", "deprecated", "removed")
-
 
 @dataclass(frozen=True)
 class TestScore:
+    __test__ = False  # not a pytest test class
     name: str  # plain dotted name as in the guideline
     idempotent_id: str | None  # as written in the guideline ("id-<uuid>" or bare uuid)
     flagged: bool
@@ -49,6 +48,7 @@ class CapabilityScore:
     component: str  # guideline component (os_powered_storage, compute, os_powered_dns ...)
     outcome: CapabilityOutcome  # passed: every non-flagged test passed; not run: none ran
     tests: tuple[TestScore, ...]
+    guideline_id: str = ""  # the guideline or add-on it comes from
 
     @property
     def passed_count(self) -> int:
@@ -125,5 +125,77 @@ def score(
     states: Mapping[str, TestState],
     add_ons: Sequence[Guideline] = (),
 ) -> Score:
-    """Score ``states`` against ``guideline`` for ``target`` (and each add-on guideline)."""
-    raise NotImplementedError  # filled in with the guideline model
+    """Score ``states`` against ``guideline`` for ``target`` and each add-on's own target.
+
+    ``add_ons`` are add-on guidelines (``dns.2020.06`` ...); their required
+    capabilities count towards the verdict like the target's own.
+    """
+    resolved = guideline.resolve_target(target)
+    sources = [(guideline, resolved)]
+    for add_on in add_ons:
+        if add_on.add_on is None:
+            raise InputError(
+                f"guideline {add_on.id} is not an add-on",
+                hint="pass an add-on file such as dns.2020.06",
+            )
+        sources.append((add_on, add_on.add_on))
+    capabilities = [
+        _score_capability(cap, states, source.id)
+        for source, tgt in sources
+        for cap in source.target_capabilities(tgt, STATUSES)
+    ]
+    capabilities.sort(key=lambda c: STATUSES.index(c.status))
+    missing = tuple(c.name for c in capabilities if c.status == "required" and not c.passed)
+    return Score(
+        guideline_id=guideline.id,
+        guideline_sha256=guideline.sha256,
+        schema=guideline.schema,
+        target=resolved.name,
+        add_ons=tuple(a.id for a in add_ons),
+        capabilities=tuple(capabilities),
+        qualifies=not missing,
+        missing_required=missing,
+    )
+
+
+_RANK: dict[str, int] = {"passed": 0, "failed": 1, "skipped": 2, "not run": 3}
+
+
+def _score_test(test: GuidelineTest, states: Mapping[str, TestState]) -> TestScore:
+    best: TestState = "not run"
+    best_name: str | None = None
+    for name in test.names:
+        state = states.get(name, "not run")
+        if state not in _RANK:
+            raise ValueError(f"unknown test state {state!r} for {name}")
+        if _RANK[state] < _RANK[best]:
+            best, best_name = state, name
+    return TestScore(
+        name=test.name,
+        idempotent_id=test.idempotent_id,
+        flagged=test.flagged,
+        flag_reason=test.flag_reason,
+        state=best,
+        passed_as=best_name if best == "passed" and best_name != test.name else None,
+    )
+
+
+def _score_capability(
+    cap: TargetCapability, states: Mapping[str, TestState], guideline_id: str
+) -> CapabilityScore:
+    tests = tuple(_score_test(t, states) for t in cap.tests)
+    outcome: CapabilityOutcome
+    if all(t.passed for t in tests if not t.flagged):
+        outcome = "passed"
+    elif all(t.state == "not run" for t in tests):
+        outcome = "not run"
+    else:
+        outcome = "failed"
+    return CapabilityScore(
+        name=cap.name,
+        status=cap.status,
+        component=cap.component,
+        outcome=outcome,
+        tests=tests,
+        guideline_id=guideline_id,
+    )

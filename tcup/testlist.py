@@ -1,0 +1,280 @@
+"""Turn a guideline, a target and add-ons into the exact list of tests to run.
+
+``plan`` picks the tests; ``format_plan`` prints them as plain names, in
+RefStack's ``/v1/guidelines/{name}/tests`` line format, or as one anchored
+regex per test for ``tempest run --include-list``; ``match_listed`` maps the
+plan onto the ids a real Tempest reports with ``stestr list`` so the runner
+can write a ``--load-list`` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from tcup.errors import InputError
+from tcup.guidelines import Guideline, Target, check_statuses
+
+LOG = logging.getLogger(__name__)
+
+PlanFormat = Literal["names", "refstack", "regex"]
+FORMATS: tuple[str, ...] = ("names", "refstack", "regex")
+
+_BRACKETS = re.compile(r"\[.*\]")  # RefStack's (greedy) attribute-group removal
+_ID_ATTR = re.compile(r"(?:^|,)\s*id-([0-9A-Fa-f-]+)\s*(?:,|$)")
+_SCENARIO = re.compile(r"(\([^()]*\))$")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One capability's entry for a test (a test may sit in several capabilities)."""
+
+    capability: str
+    idempotent_id: str | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PlannedTest:
+    name: str
+    idempotent_id: str | None  # as written in the guideline
+    uuid: str | None  # bare, lowercase
+    aliases: tuple[str, ...]  # of every listing, in order
+    capability: str  # the first (highest-status) capability listing it
+    status: str
+    component: str
+    flagged: bool
+    flag_reason: str | None
+    guideline_id: str  # the guideline (or add-on) it comes from
+    listings: tuple[Listing, ...] = ()  # every planned capability listing it, as listed
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return tuple(item.capability for item in self.listings)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    __test__ = False  # not a pytest test class
+    guideline_id: str
+    guideline_sha256: str
+    target: str  # canonical target name
+    add_ons: tuple[str, ...]  # add-on guideline ids
+    add_on_sha256: tuple[str, ...]
+    statuses: tuple[str, ...]
+    include_flagged: bool
+    tests: tuple[PlannedTest, ...]  # unique by name, required first, guideline order
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tests]
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the plan as a file: the sorted test names, one per line."""
+        text = "".join(f"{name}\n" for name in sorted(self.names))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.tests)
+
+
+@dataclass(frozen=True)
+class Matched:
+    """The plan mapped onto the ids a local Tempest lists."""
+
+    matched_ids: tuple[str, ...]  # full local test ids to load, in plan order
+    missing: tuple[PlannedTest, ...]  # planned tests the local Tempest does not have
+
+
+def normalise_test_id(test_id: str) -> str:
+    """RefStack's name for a test id: every ``[...]`` removed, a scenario suffix kept."""
+    return _BRACKETS.sub("", test_id.strip())
+
+
+def id_uuid(test_id: str) -> str | None:
+    """The bare lowercase uuid of the ``id-<uuid>`` attribute of a test id, if any."""
+    start = test_id.find("[")
+    end = test_id.rfind("]")
+    if start < 0 or end < start:
+        return None
+    found = _ID_ATTR.search(test_id[start + 1 : end])
+    return found.group(1).lower() if found else None
+
+
+def plan(
+    guideline: Guideline,
+    target: str | Target,
+    add_ons: Sequence[Guideline] = (),
+    statuses: Iterable[str] = ("required",),
+    include_flagged: bool = False,
+) -> TestPlan:
+    """The tests of ``target`` (and of each add-on's own target) with ``statuses``."""
+    wanted = check_statuses(statuses)
+    if not wanted:
+        raise InputError("no capability status selected", hint="e.g. --status required")
+    resolved = guideline.resolve_target(target)
+    sources: list[tuple[Guideline, Target]] = [(guideline, resolved)]
+    for add_on in add_ons:
+        if add_on.add_on is None:
+            raise InputError(
+                f"guideline {add_on.id} is not an add-on",
+                hint="pass an add-on file such as dns.2020.06 to --add-on",
+            )
+        sources.append((add_on, add_on.add_on))
+    first: dict[str, PlannedTest] = {}
+    listings: dict[str, list[Listing]] = {}
+    for source, tgt in sources:
+        for cap in source.target_capabilities(tgt, wanted):
+            for test in cap.tests:
+                if test.flagged and not include_flagged:
+                    continue
+                listings.setdefault(test.name, []).append(
+                    Listing(cap.name, test.idempotent_id, test.aliases)
+                )
+                if test.name in first:
+                    continue
+                first[test.name] = PlannedTest(
+                    name=test.name,
+                    idempotent_id=test.idempotent_id,
+                    uuid=test.uuid,
+                    aliases=test.aliases,
+                    capability=cap.name,
+                    status=cap.status,
+                    component=cap.component,
+                    flagged=test.flagged,
+                    flag_reason=test.flag_reason,
+                    guideline_id=source.id,
+                )
+    tests = [
+        replace(
+            t,
+            aliases=tuple(dict.fromkeys(a for item in listings[t.name] for a in item.aliases)),
+            listings=tuple(listings[t.name]),
+        )
+        for t in first.values()
+    ]
+    tests.sort(key=lambda t: wanted.index(t.status))
+    return TestPlan(
+        guideline_id=guideline.id,
+        guideline_sha256=guideline.sha256,
+        target=resolved.name,
+        add_ons=tuple(a.id for a in add_ons),
+        add_on_sha256=tuple(a.sha256 for a in add_ons),
+        statuses=wanted,
+        include_flagged=include_flagged,
+        tests=tuple(tests),
+    )
+
+
+def _split_scenario(name: str) -> tuple[str, str]:
+    found = _SCENARIO.search(name)
+    if not found:
+        return name, ""
+    return name[: found.start()], found.group(1)
+
+
+def regex_for(names: Sequence[str]) -> str:
+    """An anchored regex matching exactly the Tempest ids of ``names`` (name or aliases).
+
+    The id is the dotted name, an optional ``[attributes]`` group, then the
+    scenario suffix if the name has one, and nothing else, so ``test_get``
+    never matches ``test_get_all``.
+    """
+    parts = []
+    for name in dict.fromkeys(names):
+        base, scenario = _split_scenario(name)
+        parts.append(rf"{re.escape(base)}(?:\[[^\]]*\])?{re.escape(scenario)}")
+    body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+    return f"^{body}$"
+
+
+def format_plan(test_plan: TestPlan, fmt: str, aliases: bool = False) -> list[str]:
+    """Lines for ``fmt``: ``names``, ``refstack`` or ``regex``.
+
+    ``refstack`` gives exactly the lines of RefStack's
+    ``/v1/guidelines/{name}/tests``: ``name[<idempotent_id>]`` (``name[]`` without
+    an id), aliases with the same bracket, sorted, a test once per capability
+    listing it.  ``names`` lists the names
+    (and aliases) in plan order; ``regex`` gives one line per test.
+    """
+    if fmt == "names":
+        if not aliases:
+            return test_plan.names
+        return [n for t in test_plan.tests for n in t.names]
+    if fmt == "refstack":
+        # One line per capability listing the test, as RefStack does (a test in
+        # two capabilities is listed twice).
+        lines = []
+        for t in test_plan.tests:
+            for item in t.listings:
+                names = (t.name, *item.aliases) if aliases else (t.name,)
+                lines += [f"{name}[{item.idempotent_id or ''}]" for name in names]
+        return sorted(lines)
+    if fmt == "regex":
+        return [regex_for(t.names if aliases else (t.name,)) for t in test_plan.tests]
+    raise InputError(f"unknown list format '{fmt}'", hint="valid formats: " + ", ".join(FORMATS))
+
+
+def match_listed(test_plan: TestPlan, listed_ids: Iterable[str]) -> Matched:
+    """Map the plan onto the ids ``stestr list`` printed in a real Tempest.
+
+    Keyed by the ``id-<uuid>`` attribute first (robust to renamed tests), then
+    by the RefStack-normalised name, then by the aliases.  A uuid shared by
+    several ids (scenarios of one test) is narrowed by name.
+    """
+    by_uuid: dict[str, list[str]] = {}
+    by_name: dict[str, list[str]] = {}
+    for raw in listed_ids:
+        test_id = raw.strip()
+        if not test_id:
+            continue
+        uuid = id_uuid(test_id)
+        if uuid:
+            by_uuid.setdefault(uuid, []).append(test_id)
+        by_name.setdefault(normalise_test_id(test_id), []).append(test_id)
+    matched: list[str] = []
+    seen: set[str] = set()
+    missing: list[PlannedTest] = []
+    for test in test_plan.tests:
+        found = _match_one(test, by_uuid, by_name)
+        if not found:
+            missing.append(test)
+            continue
+        for test_id in found:
+            if test_id not in seen:
+                seen.add(test_id)
+                matched.append(test_id)
+    if missing:
+        LOG.warning(
+            "%d planned tests are not in the local Tempest: %s",
+            len(missing),
+            ", ".join(t.name for t in missing[:5]) + (" ..." if len(missing) > 5 else ""),
+        )
+    return Matched(tuple(matched), tuple(missing))
+
+
+def _match_one(
+    test: PlannedTest, by_uuid: dict[str, list[str]], by_name: dict[str, list[str]]
+) -> list[str]:
+    candidates = by_uuid.get(test.uuid, []) if test.uuid else []
+    if len(candidates) > 1:
+        named = [c for c in candidates if normalise_test_id(c) in test.names]
+        candidates = named or candidates
+    if candidates:
+        local = normalise_test_id(candidates[0])
+        if local not in test.names:
+            LOG.info("%s is %s in the local Tempest (same id)", test.name, local)
+        return candidates
+    for name in test.names:
+        if name in by_name:
+            return by_name[name]
+    return []
