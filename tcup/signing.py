@@ -183,7 +183,7 @@ def load_private_key(path: Path | str, passphrase: bytes | None = None) -> rsa.R
     if not isinstance(key, rsa.RSAPrivateKey):
         kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "")
         raise InputError(
-            f"signing key '{path}' is a {kind} key; RefStack signatures need an RSA key",
+            f"signing key '{path}' is not an RSA key ({kind}); RefStack signatures need RSA",
             hint=_KEYGEN_HINT,
         )
     _check_bits(key.key_size, f"signing key '{path}'")
