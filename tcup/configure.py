@@ -1,0 +1,300 @@
+"""The Tempest workspace and its ``tempest.conf``.
+
+A workspace is made once by ``tempest init`` and reused; ``tempest.conf`` is
+generated for every run by python-tempestconf (``discover-tempest-config``)
+against the cloud, then tcup's fixed overrides and the user's overrides are
+applied.  Two credential modes:
+
+* pre-provisioned accounts (``--non-admin --test-accounts FILE``): the default
+  whenever the user gives an accounts file; fast and needs no admin rights;
+* dynamic credentials (``--create``): when no accounts file is given and the
+  credentials have the admin role; Tempest makes a project and user per class.
+
+Nothing is ever downloaded: when the cloud has an image service, tempestconf
+gets a local image file (the user's ``--image`` or a tiny generated one)
+instead of fetching cirros.
+
+The workspace's ``tempest.conf`` holds passwords; only the redacted copy from
+:func:`redact_conf` may leave it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tcup.cloud import CloudInfo, Credentials
+from tcup.errors import InputError, PreflightError, RunError
+
+LOG = logging.getLogger(__name__)
+
+TEMPEST_CONF = Path("etc") / "tempest.conf"
+IMAGE_NAME = "tcup-image.raw"
+IMAGE_SIZE = 1024 * 1024
+MASK = "***"
+
+#: Option names whose values are secrets, in any section.
+_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api_key|private_key|credential)", re.I)
+
+
+@dataclass(frozen=True)
+class ConfigureOptions:
+    """How to build ``tempest.conf``; every path is the user's own file."""
+
+    accounts: Path | None = None
+    image: Path | None = None
+    overrides: Path | None = None  # INI merged section by section
+    tempest_conf: Path | None = None  # used whole instead of generating one
+    extra: Sequence[tuple[str, str, str]] = field(default_factory=tuple)  # (section, key, value)
+
+
+@dataclass(frozen=True)
+class Configured:
+    """A ready workspace."""
+
+    workspace: Path
+    conf: Path
+    mode: str  # "accounts", "dynamic" or "user-conf"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+def _tool(name: str) -> str:
+    """A console script of this Python environment, else from PATH."""
+    here = Path(sys.executable).parent / name
+    if here.exists():
+        return str(here)
+    found = shutil.which(name)
+    if not found:
+        raise RunError(
+            f"'{name}' is not installed",
+            hint="install tcup with its Tempest extra: pip install 'tcup[tempest]'",
+        )
+    return found
+
+
+def init_workspace(workspace: Path) -> Path:
+    """Create a Tempest workspace with ``tempest init`` unless it already exists."""
+    workspace = workspace.resolve()
+    if (workspace / ".stestr.conf").is_file():
+        return workspace
+    workspace.parent.mkdir(parents=True, exist_ok=True)
+    registry = workspace.parent / "tempest-workspaces.yaml"
+    cmd = [_tool("tempest"), "init", "--workspace-path", str(registry), str(workspace)]
+    LOG.info("creating Tempest workspace %s", workspace)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not (workspace / ".stestr.conf").is_file():
+        raise RunError(
+            f"'tempest init {workspace}' failed: {_tail(proc.stderr or proc.stdout)}",
+            hint="check that the directory is writable and Tempest is installed",
+        )
+    os.chmod(workspace, 0o700)
+    return workspace
+
+
+def choose_mode(info: CloudInfo, accounts: Path | None) -> str:
+    """Pre-provisioned accounts when given, else dynamic credentials when admin."""
+    if accounts is not None:
+        return "accounts"
+    if info.is_admin:
+        return "dynamic"
+    raise InputError(
+        f"user '{info.user}' has no admin role, so Tempest needs pre-provisioned accounts",
+        hint="pass --accounts FILE (a Tempest accounts.yaml), or run with admin credentials "
+        "so that Tempest creates its own users",
+    )
+
+
+def configure(
+    workspace: Path, creds: Credentials, info: CloudInfo, options: ConfigureOptions
+) -> Configured:
+    """Write ``<workspace>/etc/tempest.conf`` for this cloud and return the result."""
+    workspace = init_workspace(workspace)
+    conf = workspace / TEMPEST_CONF
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    secrets = _known_secrets(creds, options.accounts)
+    if options.tempest_conf is not None:
+        _copy_user_conf(options.tempest_conf, conf)
+        return Configured(workspace, conf, "user-conf", secrets)
+
+    mode = choose_mode(info, options.accounts)
+    cmd = [_tool("discover-tempest-config"), *creds.tempestconf_args()]
+    cmd += ["--out", str(conf), "--no-default-deployer"]
+    if mode == "accounts":
+        accounts = _check_file(options.accounts, "accounts file", "--accounts")
+        cmd += ["--non-admin", "--test-accounts", str(accounts)]
+    else:
+        cmd.append("--create")
+    if info.has_service("image"):
+        image = _image_for(workspace, options.image)
+        cmd += ["--image", str(image), "--image-disk-format", "raw"]
+    for section, key, value in tcup_overrides(workspace, info):
+        cmd += [f"{section}.{key}", value]
+    LOG.info("generating tempest.conf with python-tempestconf (%s credentials)", mode)
+    log_path = workspace / "tempestconf.log"
+    env = dict(os.environ)
+    env.setdefault("HOME", str(workspace))
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.run(
+            cmd, cwd=workspace, stdout=log, stderr=subprocess.STDOUT, env=env, check=False
+        )
+    if proc.returncode != 0 or not conf.is_file():
+        detail = redact_text(_tail(log_path.read_text(errors="replace")), secrets)
+        raise PreflightError(
+            f"python-tempestconf could not configure Tempest for {info.auth_url}: {detail}",
+            hint=f"see {log_path} (it may hold secrets; it stays in the workspace)",
+        )
+    os.chmod(conf, 0o600)
+    if options.overrides is not None or options.extra:
+        merge_overrides(conf, options.overrides, options.extra)
+    return Configured(workspace, conf, mode, secrets)
+
+
+def tcup_overrides(workspace: Path, info: CloudInfo) -> list[tuple[str, str, str]]:
+    """Fixed settings tcup always wants; user overrides are applied after these."""
+    values = [("oslo-concurrency", "lock_path", str(workspace / "tempest_lock"))]
+    if info.region:
+        values.append(("identity", "region", info.region))
+    if info.has_service("object-store"):
+        values += [
+            ("object-storage", "reseller_admin_role", "ResellerAdmin"),
+            ("object-storage", "operator_role", "member"),
+        ]
+    if info.has_service("image"):
+        values.append(("image-feature-enabled", "image_format_enforcement", "False"))
+    return values
+
+
+def merge_overrides(
+    conf: Path, overrides: Path | None, extra: Iterable[tuple[str, str, str]] = ()
+) -> None:
+    """Merge an INI file (and extra triples) into ``conf``, section by section."""
+    parser = _parser()
+    parser.read(conf, encoding="utf-8")
+    if overrides is not None:
+        user = _parser()
+        path = _check_file(overrides, "Tempest overrides file", "--tempest-overrides")
+        try:
+            user.read(path, encoding="utf-8")
+        except configparser.Error as exc:
+            raise InputError(
+                f"cannot read Tempest overrides '{path}': {exc.message}",
+                hint="it must be INI like tempest.conf: [section] then key = value",
+            ) from exc
+        for key, value in user.defaults().items():
+            parser.set("DEFAULT", key, value)
+        for section in user.sections():
+            if not parser.has_section(section):
+                parser.add_section(section)
+            for key in user.options(section):
+                if key in user.defaults() and user.get(section, key) == user.defaults()[key]:
+                    continue
+                parser.set(section, key, user.get(section, key, raw=True))
+    for section, key, value in extra:
+        if section != "DEFAULT" and not parser.has_section(section):
+            parser.add_section(section)
+        parser.set(section, key, value)
+    with open(conf, "w", encoding="utf-8") as fh:
+        parser.write(fh)
+
+
+def redact_conf(path: Path, secrets: Iterable[str] = ()) -> str:
+    """``tempest.conf`` as text with every secret masked; safe to write anywhere."""
+    parser = _parser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise RunError(f"cannot read '{path}' for redaction: {exc}") from exc
+    for section in ["DEFAULT", *parser.sections()]:
+        items = parser.defaults() if section == "DEFAULT" else parser[section]
+        for key in list(items):
+            if section != "DEFAULT" and key in parser.defaults():
+                continue
+            if _SECRET_KEY.search(key) and items[key]:
+                parser.set(section, key, MASK)
+    buf = io.StringIO()
+    parser.write(buf)
+    return redact_text(buf.getvalue(), secrets)
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """Mask every occurrence of known secret values (longest first)."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _known_secrets(creds: Credentials, accounts: Path | None) -> tuple[str, ...]:
+    found: list[str] = []
+    auth = creds.region.config.get("auth") or {} if creds.region is not None else {}
+    for key, value in auth.items():
+        if _SECRET_KEY.search(key) and isinstance(value, str):
+            found.append(value)
+    if accounts is not None and accounts.is_file():
+        import yaml
+
+        try:
+            entries = yaml.safe_load(accounts.read_text(encoding="utf-8")) or []
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"cannot read accounts file '{accounts}': {exc}",
+                hint="it must be a Tempest accounts.yaml (a YAML list of accounts)",
+            ) from exc
+        if not isinstance(entries, list):
+            raise InputError(
+                f"accounts file '{accounts}' is not a YAML list of accounts",
+                hint="see Tempest's etc/accounts.yaml.sample",
+            )
+        for entry in entries:
+            if isinstance(entry, dict):
+                found += [str(v) for k, v in entry.items() if _SECRET_KEY.search(str(k)) and v]
+    return tuple(found)
+
+
+def _image_for(workspace: Path, image: Path | None) -> Path:
+    """The user's image, or a tiny local raw image; never a download."""
+    if image is not None:
+        return _check_file(image, "image file", "--image")
+    path = workspace / IMAGE_NAME
+    if not path.is_file() or path.stat().st_size != IMAGE_SIZE:
+        with open(path, "wb") as fh:
+            fh.truncate(IMAGE_SIZE)
+    return path
+
+
+def _copy_user_conf(source: Path, dest: Path) -> None:
+    source = _check_file(source, "tempest.conf", "--tempest-conf")
+    try:
+        _parser().read(source, encoding="utf-8")
+    except configparser.Error as exc:
+        raise InputError(f"cannot read tempest.conf '{source}': {exc}") from exc
+    if source.resolve() != dest.resolve():
+        shutil.copyfile(source, dest)
+        os.chmod(dest, 0o600)
+
+
+def _check_file(path: Path | None, what: str, option: str) -> Path:
+    if path is None or not Path(path).is_file():
+        raise InputError(
+            f"{what} '{path}' does not exist", hint=f"check the path given to {option}"
+        )
+    return Path(path).resolve()
+
+
+def _parser() -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    return parser
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    kept = [line for line in (text or "").strip().splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "no output"

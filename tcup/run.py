@@ -1,0 +1,352 @@
+"""``tcup run``: check -> plan -> configure -> execute -> collect -> report -> sign -> upload.
+
+Each stage lives in its own module; this one only chains them and decides the
+exit code.  Everything a run produces goes into one output directory (see
+``docs/running.md``).  Whatever happens after the tests started, the raw
+stream, the results, the report and the manifest are written before the exit
+code is returned, so a failed upload or an interrupted run never loses work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from tcup import cloud as cloud_mod
+from tcup import configure as configure_mod
+from tcup import execute as execute_mod
+from tcup import manifest as manifest_mod
+from tcup import settings
+from tcup.errors import ExitCode, RunError, TcupError, UploadError
+
+if TYPE_CHECKING:
+    from tcup.guidelines import Guideline
+    from tcup.testlist import PlannedTest, TestPlan
+
+LOG = logging.getLogger(__name__)
+
+REPORT_FORMATS = {"txt": "text", "md": "markdown", "html": "html", "json": "json"}
+INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``tcup run`` needs, resolved from the command line and settings."""
+
+    guideline: str
+    out: Path
+    target: str | None = None
+    add_ons: tuple[str, ...] = ()
+    guideline_source: str | None = None
+    statuses: tuple[str, ...] = ("required",)
+    cloud: str | None = None
+    region: str | None = None
+    cacert: str | None = None
+    insecure: bool = False
+    accounts: Path | None = None
+    image: Path | None = None
+    tempest_overrides: Path | None = None
+    tempest_conf: Path | None = None
+    workspace: Path | None = None
+    concurrency: int | None = None
+    test_timeout: int | None = None
+    skip_missing_services: bool = True
+    url: str | None = None
+    key: Path | None = None
+    extra_overrides: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+
+
+# ------------------------------------------------------------------ planning
+
+
+def load_plan(
+    guideline: str,
+    target: str | None,
+    add_ons: Iterable[str] = (),
+    source: str | None = None,
+    statuses: Sequence[str] = ("required",),
+) -> tuple[TestPlan, Guideline, list[Guideline]]:
+    """Load the guideline and add-ons and plan the exact test list."""
+    from tcup.sources import load_guideline
+    from tcup.testlist import plan
+
+    main = load_guideline(guideline, source)
+    extra = [load_guideline(a, source) for a in add_ons]
+    chosen = target if target else main.default_target
+    return plan(main, chosen, extra, statuses=statuses), main, extra
+
+
+def service_of(test: PlannedTest, guidelines: Sequence[Guideline] = ()) -> str | None:
+    """The catalog service a planned test needs (capability first, then module path)."""
+    project = None
+    for g in guidelines:
+        cap = g.capabilities.get(test.capability)
+        if cap is not None:
+            project = cap.project or None
+            break
+    return cloud_mod.service_for_capability(test.capability, project) or (
+        cloud_mod.service_for_test(test.name)
+    )
+
+
+def services_for_plan(
+    test_plan: TestPlan, guidelines: Sequence[Guideline] = ()
+) -> dict[str, list[PlannedTest]]:
+    """Service type -> the planned tests that need it (unknown service: not listed)."""
+    needed: dict[str, list[PlannedTest]] = {}
+    for test in test_plan.tests:
+        service = service_of(test, guidelines)
+        if service:
+            needed.setdefault(service, []).append(test)
+    return needed
+
+
+def default_workspace(creds: cloud_mod.Credentials) -> Path:
+    """One reusable Tempest workspace per cloud identity, in tcup's cache."""
+    key = "|".join(
+        str(x) for x in (creds.auth_url, creds.username, creds.project, creds.region_name)
+    )
+    return settings.cache_dir() / "workspaces" / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------- chain
+
+
+def run(options: RunOptions, stdout: TextIO) -> int:
+    """Run the whole pipeline; returns an :class:`~tcup.errors.ExitCode` (or 130)."""
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    test_plan, guideline, add_ons = load_plan(
+        options.guideline,
+        options.target,
+        options.add_ons,
+        options.guideline_source,
+        options.statuses,
+    )
+    guidelines = [guideline, *add_ons]
+    needed = services_for_plan(test_plan, guidelines)
+    print(
+        f"guideline {test_plan.guideline_id}, target {test_plan.target}"
+        + (f", add-ons {', '.join(test_plan.add_ons)}" if test_plan.add_ons else "")
+        + f": {len(test_plan)} tests",
+        file=stdout,
+    )
+
+    creds = cloud_mod.load_credentials(
+        options.cloud, insecure=options.insecure, cacert=options.cacert, region_name=options.region
+    )
+    info = cloud_mod.preflight(
+        creds, sorted(needed), fail_on_missing=not options.skip_missing_services
+    )
+    print(f"cloud {info.auth_url} as {info.user}/{info.project} (cpid {info.cpid})", file=stdout)
+    skipped_names = {t.name for s in info.missing for t in needed.get(s, [])}
+    if info.missing:
+        print(
+            f"missing services: {', '.join(info.missing)}; their {len(skipped_names)} tests "
+            "are not run",
+            file=stdout,
+        )
+    runnable = tuple(t for t in test_plan.tests if t.name not in skipped_names)
+
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = manifest_mod.Manifest(
+        guideline=test_plan.guideline_id,
+        guideline_sha256=test_plan.guideline_sha256,
+        target=test_plan.target,
+        add_ons=list(test_plan.add_ons),
+        tests_planned=len(test_plan),
+        cpid=info.cpid,
+        auth_url=info.auth_url,
+        region=info.region,
+        missing_services=list(info.missing),
+        started=manifest_mod.isoformat(started),
+        versions=manifest_mod.tool_versions(),
+        image_digest=manifest_mod.image_digest(),
+    )
+
+    execution: execute_mod.ExecutionResult | None = None
+    load_ids: list[str] = []
+    secrets: tuple[str, ...] = ()
+    try:
+        if runnable:
+            workspace = options.workspace or default_workspace(creds)
+            configured = configure_mod.configure(
+                workspace,
+                creds,
+                info,
+                configure_mod.ConfigureOptions(
+                    accounts=options.accounts,
+                    image=options.image,
+                    overrides=options.tempest_overrides,
+                    tempest_conf=options.tempest_conf,
+                    extra=options.extra_overrides,
+                ),
+            )
+            secrets = configured.secrets
+            manifest.credentials_mode = configured.mode
+            (out / "tempest.conf").write_text(
+                configure_mod.redact_conf(configured.conf, secrets), encoding="utf-8"
+            )
+            load_ids = _match(configured.workspace, replace(test_plan, tests=runnable))
+            (out / "test-list.txt").write_text(
+                manifest_mod.test_list_text(load_ids), encoding="utf-8"
+            )
+            manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
+            concurrency = options.concurrency or execute_mod.default_concurrency()
+            manifest.concurrency = concurrency
+            execution = execute_mod.execute(
+                configured.workspace,
+                load_ids,
+                out / "results.subunit",
+                concurrency=concurrency,
+                test_timeout=options.test_timeout,
+                progress=execute_mod.progress_for(stdout),
+            )
+            manifest.tests_run = len(execution.statuses)
+        else:
+            (out / "test-list.txt").write_text("", encoding="utf-8")
+            manifest.test_list_sha256 = manifest_mod.test_list_sha256([])
+    except TcupError as exc:
+        _finish(manifest, out, int(exc.exit_code), exc.message)
+        raise
+    except KeyboardInterrupt:
+        _finish(manifest, out, INTERRUPTED, "interrupted before the tests ran")
+        raise
+
+    duration = int(execution.duration) if execution else int(time.monotonic() - clock)
+    collected = _collect(out, execution, manifest, duration)
+    score = _score(guideline, test_plan, add_ons, collected, skipped_names)
+    _write_reports(out, score, stdout)
+    _check_secrets(out, secrets)
+
+    code = ExitCode.QUALIFIES if score.qualifies else ExitCode.NOT_QUALIFIED
+    reason = "qualifies" if score.qualifies else "required capabilities missing"
+    if execution is not None and not execution.complete:
+        code = INTERRUPTED if execution.interrupted else ExitCode.RUN
+        reason = f"test run incomplete: {execution.failure_reason}"
+        print(f"tcup: {reason}; partial results are in {out}", file=stdout)
+
+    if options.url and code in (ExitCode.QUALIFIES, ExitCode.NOT_QUALIFIED):
+        try:
+            _upload(out, options.url, options.key, stdout)
+        except UploadError as exc:
+            _finish(manifest, out, int(ExitCode.UPLOAD), exc.message)
+            raise
+    _finish(manifest, out, int(code), reason)
+    return int(code)
+
+
+def _match(workspace: Path, runnable_plan: TestPlan) -> list[str]:
+    from tcup.testlist import match_listed
+
+    listed = execute_mod.list_tests(workspace)
+    matched = match_listed(runnable_plan, listed)
+    if matched.missing:
+        LOG.warning(
+            "%d planned tests are not in this Tempest and count as not run", len(matched.missing)
+        )
+    if not matched.matched_ids:
+        raise RunError(
+            "none of the planned tests exists in the installed Tempest",
+            hint="install a Tempest release that matches the guideline",
+        )
+    return list(matched.matched_ids)
+
+
+def _collect(
+    out: Path,
+    execution: execute_mod.ExecutionResult | None,
+    manifest: manifest_mod.Manifest,
+    duration: int,
+) -> object:
+    """subunit -> results model; RefStack body, extended JSON, JUnit next to it."""
+    from tcup import results
+
+    data = execution.subunit_path.read_bytes() if execution else b""
+    run_results = results.read_subunit(data, str(out / "results.subunit"))
+    body = results.refstack_body(run_results, manifest.cpid or "", duration)
+    (out / "results.json").write_bytes(results.dump_refstack(body))
+    environment = results.RunEnvironment(
+        tempest_version=manifest.versions.get("tempest"),
+        guideline_id=manifest.guideline,
+        guideline_sha256=manifest.guideline_sha256,
+        target=manifest.target,
+        add_ons=tuple(manifest.add_ons),
+        cpid=manifest.cpid,
+        started=execution.started if execution else None,
+        ended=execution.ended if execution else None,
+    )
+    results.write_extended(out / "results-extended.json", run_results, environment)
+    (out / "junit.xml").write_bytes(results.junit_xml(run_results))
+    return run_results
+
+
+def _score(
+    guideline: Guideline,
+    test_plan: TestPlan,
+    add_ons: Sequence[Guideline],
+    run_results: object,
+    not_run: set[str],
+):  # noqa: ANN202 - tcup.scoring.Score
+    from tcup.scoring import score
+
+    states = run_results.states() if hasattr(run_results, "states") else {}
+    states = {k: v for k, v in states.items() if k not in not_run}
+    return score(guideline, test_plan.target, states, add_ons)
+
+
+def _write_reports(out: Path, score, stdout: TextIO) -> None:  # noqa: ANN001
+    import json
+
+    from tcup import report
+
+    for ext, fmt in REPORT_FORMATS.items():
+        if fmt == "json":
+            text = json.dumps(report.report_json(score), indent=2, sort_keys=True) + "\n"
+        else:
+            text = report.render(score, fmt)
+        (out / f"report.{ext}").write_text(text, encoding="utf-8")
+    print(report.render(score, "text"), file=stdout)
+
+
+def _upload(out: Path, url: str, key_path: Path | None, stdout: TextIO) -> None:
+    from tcup import upload
+
+    key = None
+    if key_path is not None:
+        from tcup import signing
+
+        key = signing.load_private_key(key_path, signing.passphrase_from_env())
+    receipts = upload.upload_run(out, url, key, key_path=key_path)
+    for receipt in receipts:
+        print(f"uploaded: {getattr(receipt, 'url', receipt)}", file=stdout)
+
+
+def _check_secrets(out: Path, secrets: Iterable[str]) -> None:
+    """Last line of defence: no file of the output dir may hold a known secret."""
+    values = [s.encode() for s in secrets if s and len(s) >= 4]
+    if not values:
+        return
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(v in data for v in values):
+                path.unlink()
+                raise RunError(
+                    f"'{path.name}' held a secret of the cloud's credentials and was removed",
+                    hint="please report this as a tcup bug",
+                )
+
+
+def _finish(manifest: manifest_mod.Manifest, out: Path, code: int, reason: str) -> None:
+    manifest.ended = manifest_mod.isoformat(datetime.now(UTC))
+    manifest.exit_status = code
+    manifest.exit_reason = reason
+    manifest_mod.write_manifest(out, manifest)
