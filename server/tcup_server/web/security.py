@@ -1,0 +1,133 @@
+"""Protections of the web pages: CSRF tokens, security headers, login rate limiting.
+
+* CSRF: a synchronizer token.  A logged-in browser's token is the one stored
+  with its session row (``Session.csrf_token``, made at login, gone at logout).
+  Before login there is no session, so the login form is bound to a random
+  pre-session cookie (HttpOnly, SameSite=Strict) whose value the form repeats.
+  Every state-changing form posts ``csrf_token``; a missing or wrong token is
+  refused with 403 before the handler runs.
+* Headers (:data:`SECURITY_HEADERS`, set on every page by ``common.WebRoute``):
+  a strict Content-Security-Policy (no inline script or style, no framing),
+  X-Frame-Options DENY, nosniff, no referrer, no caching of pages.
+* Login rate limiting: a moving window (``limits``) over failed attempts per
+  client address and per user name, so neither a guessing client nor a
+  targeted account can be hammered.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from typing import Any
+
+from fastapi import Request, Response
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from tcup_server.auth import SESSION_COOKIE, digest
+from tcup_server.models import Session, utcnow
+
+LOG = logging.getLogger(__name__)
+
+PRE_SESSION_COOKIE = "tcup_presession"
+CSRF_FIELD = "csrf_token"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+class CsrfRejected(Exception):
+    """A state-changing request came without the right CSRF token."""
+
+
+def session_row(request: Request, db: Any) -> Session | None:
+    """The caller's live browser session, if the cookie names one."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    row = db.get(Session, digest(cookie))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def csrf_token_for(request: Request, db: Any) -> str:
+    """The token forms on this page must carry (session-bound, or pre-session)."""
+    row = session_row(request, db)
+    if row is not None:
+        return row.csrf_token
+    token = request.cookies.get(PRE_SESSION_COOKIE) or ""
+    if len(token) < 32:
+        token = getattr(request.state, "new_pre_session", "") or secrets.token_urlsafe(32)
+        request.state.new_pre_session = token
+    return token
+
+
+def remember_pre_session(request: Request, response: Response, secure: bool) -> None:
+    """Set the pre-session cookie if this request made one."""
+    token = getattr(request.state, "new_pre_session", "")
+    if token:
+        response.set_cookie(
+            PRE_SESSION_COOKIE,
+            token,
+            max_age=3600,
+            httponly=True,
+            secure=secure,
+            samesite="strict",
+            path="/",
+        )
+
+
+def check_csrf(request: Request, db: Any, submitted: str | None) -> None:
+    """Raise :class:`CsrfRejected` unless ``submitted`` is the token bound to this browser."""
+    row = session_row(request, db)
+    expected = row.csrf_token if row is not None else request.cookies.get(PRE_SESSION_COOKIE, "")
+    if not submitted or not expected or (row is None and len(expected) < 32):
+        raise CsrfRejected()
+    if not hmac.compare_digest(submitted.encode(), expected.encode()):
+        raise CsrfRejected()
+
+
+class LoginLimiter:
+    """Counts failed logins per client address and per user name in a moving window."""
+
+    def __init__(self, per_client: str = "10/5minutes", per_user: str = "5/5minutes") -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._client: RateLimitItem = parse(per_client)
+        self._user: RateLimitItem = parse(per_user)
+
+    def allowed(self, client: str, username: str) -> bool:
+        """False when either the client or the account has failed too often lately."""
+        return self._limiter.test(self._client, "client", client) and self._limiter.test(
+            self._user, "user", username.lower()
+        )
+
+    def failed(self, client: str, username: str) -> None:
+        self._limiter.hit(self._client, "client", client)
+        self._limiter.hit(self._user, "user", username.lower())
+
+    def succeeded(self, client: str, username: str) -> None:
+        self._limiter.clear(self._user, "user", username.lower())
+
+    def retry_after(self, client: str, username: str) -> int:
+        """Seconds until the next attempt may be made (at least 1)."""
+        waits = []
+        for item, scope, key in (
+            (self._client, "client", client),
+            (self._user, "user", username.lower()),
+        ):
+            reset, remaining = self._limiter.get_window_stats(item, scope, key)
+            if remaining <= 0:
+                waits.append(int(reset - time.time()) + 1)
+        return max([1, *waits])
