@@ -1,0 +1,217 @@
+"""Create the reference cloud's users, projects, roles and catalog; write client files.
+
+Run by tools/cloud/up with the cloud venv's Python once Keystone answers.
+Every step finds before it creates, so a rerun (after a failure, or to add or
+drop Glance) converges instead of failing. One openstacksdk connection does it
+all: far faster than one `openstack` CLI call per resource (pitfall 17).
+
+Writes into the state dir (mode 0600 where a password is inside):
+  clouds.yaml   clouds `tcup-reference` (non-admin) and `tcup-reference-admin`
+  openrc        OS_* variables of the non-admin user; openrc-admin for admin
+  accounts.yaml Tempest pre-provisioned accounts (4 operators, 2 reseller admins)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+from pathlib import Path
+
+import openstack.connection
+import yaml
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+LOG = logging.getLogger("provision")
+
+AUTH_URL = "http://127.0.0.1:5000/v3"
+REGION = "RegionOne"
+DOMAIN = "default"
+CLOUD = "tcup-reference"
+ADMIN_CLOUD = "tcup-reference-admin"
+
+SWIFT_URL = "http://127.0.0.1:8080/v1/AUTH_$(project_id)s"
+GLANCE_URL = "http://127.0.0.1:9292"
+
+OPERATOR_ROLES = ("member", "swiftoperator")
+RESELLER_ROLES = ("ResellerAdmin",)
+# name -> roles on its own project (same names as render.ACCOUNTS)
+ACCOUNTS = {f"tcup-account-{i}": OPERATOR_ROLES for i in range(1, 5)} | {
+    f"tcup-account-{i}": RESELLER_ROLES for i in range(5, 7)
+}
+
+
+def write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
+class Provisioner:
+    def __init__(self, conn: openstack.connection.Connection, passwords: dict[str, str]):
+        self.conn = conn
+        self.identity = conn.identity
+        self.passwords = passwords
+        self.roles: dict[str, object] = {}
+
+    def role(self, name: str):
+        if name not in self.roles:
+            role = self.identity.find_role(name) or self.identity.create_role(name=name)
+            self.roles[name] = role
+        return self.roles[name]
+
+    def project(self, name: str, description: str):
+        found = self.identity.find_project(name, domain_id=DOMAIN)
+        if found:
+            return found
+        LOG.info("creating project %s", name)
+        return self.identity.create_project(
+            name=name, domain_id=DOMAIN, description=description, is_enabled=True
+        )
+
+    def user(self, name: str, project, roles: tuple[str, ...]):
+        user = self.identity.find_user(name, domain_id=DOMAIN)
+        if not user:
+            LOG.info("creating user %s", name)
+            user = self.identity.create_user(
+                name=name,
+                domain_id=DOMAIN,
+                password=self.passwords[name],
+                default_project_id=project.id,
+                is_enabled=True,
+            )
+        for role in roles:
+            # PUT on a role assignment is idempotent in Keystone.
+            self.identity.assign_project_role_to_user(project, user, self.role(role))
+        return user
+
+    def service(self, name: str, type_: str, url: str | None, description: str) -> None:
+        """Register a service with public/internal/admin endpoints, or remove it (url None)."""
+        existing = [s for s in self.identity.services() if s.type == type_]
+        if url is None:
+            for service in existing:
+                LOG.info("removing service %s (%s) from the catalog", service.name, type_)
+                for endpoint in self.identity.endpoints(service_id=service.id):
+                    self.identity.delete_endpoint(endpoint)
+                self.identity.delete_service(service)
+            return
+        service = existing[0] if existing else None
+        if service is None:
+            LOG.info("registering service %s (%s)", name, type_)
+            service = self.identity.create_service(
+                name=name, type=type_, description=description, is_enabled=True
+            )
+        have = {e.interface: e for e in self.identity.endpoints(service_id=service.id)}
+        for interface in ("public", "internal", "admin"):
+            endpoint = have.get(interface)
+            if endpoint is not None and endpoint.url == url:
+                continue
+            if endpoint is not None:
+                self.identity.delete_endpoint(endpoint)
+            self.identity.create_endpoint(
+                service_id=service.id, interface=interface, url=url, region_id=REGION
+            )
+
+
+def auth(username: str, password: str, project: str) -> dict[str, str]:
+    return {
+        "auth_url": AUTH_URL,
+        "username": username,
+        "password": password,
+        "project_name": project,
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+    }
+
+
+def cloud_entry(username: str, password: str, project: str) -> dict:
+    return {
+        "auth_type": "password",
+        "auth": auth(username, password, project),
+        "region_name": REGION,
+        "identity_api_version": 3,
+        "interface": "public",
+    }
+
+
+def openrc(username: str, password: str, project: str) -> str:
+    env = {
+        "OS_AUTH_TYPE": "password",
+        "OS_AUTH_URL": AUTH_URL,
+        "OS_USERNAME": username,
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": project,
+        "OS_USER_DOMAIN_NAME": "Default",
+        "OS_PROJECT_DOMAIN_NAME": "Default",
+        "OS_REGION_NAME": REGION,
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_INTERFACE": "public",
+    }
+    lines = ["# Reference cloud credentials, written by tools/cloud/up. Use: . <this file>"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+    return "\n".join(lines) + "\n"
+
+
+def provision(state: Path, glance: bool) -> None:
+    passwords = {
+        key.removeprefix("password_"): value
+        for key, value in json.loads((state / "secrets.json").read_text()).items()
+        if key.startswith("password_")
+    }
+    # An explicit session: no OS_* variable or clouds.yaml of the caller leaks in.
+    session = ks_session.Session(auth=v3.Password(**auth("admin", passwords["admin"], "admin")))
+    conn = openstack.connection.Connection(session=session, region_name=REGION)
+    p = Provisioner(conn, passwords)
+
+    for role in ("member", "swiftoperator", "ResellerAdmin", "service"):
+        p.role(role)
+    service_project = p.project("service", "Service users of the reference cloud")
+    p.user("swift", service_project, ("admin", "service"))
+    p.user("glance", service_project, ("admin", "service"))
+    tcup_project = p.project("tcup", "Non-admin project of the reference cloud")
+    p.user("tcup", tcup_project, OPERATOR_ROLES)
+    for name, roles in ACCOUNTS.items():
+        p.user(name, p.project(name, "Tempest pre-provisioned account"), roles)
+
+    p.service("swift", "object-store", SWIFT_URL, "Swift object storage")
+    p.service("glance", "image", GLANCE_URL if glance else None, "Glance image service")
+
+    clouds = {
+        "clouds": {
+            CLOUD: cloud_entry("tcup", passwords["tcup"], "tcup"),
+            ADMIN_CLOUD: cloud_entry("admin", passwords["admin"], "admin"),
+        }
+    }
+    write_private(state / "clouds.yaml", yaml.safe_dump(clouds, sort_keys=False))
+    write_private(state / "openrc", openrc("tcup", passwords["tcup"], "tcup"))
+    write_private(state / "openrc-admin", openrc("admin", passwords["admin"], "admin"))
+    accounts = [
+        {
+            "username": name,
+            "password": passwords[name],
+            "project_name": name,
+            "user_domain_name": "Default",
+            "project_domain_name": "Default",
+            "roles": list(roles),
+        }
+        for name, roles in ACCOUNTS.items()
+    ]
+    write_private(state / "accounts.yaml", yaml.safe_dump(accounts, sort_keys=False))
+    LOG.info("wrote clouds.yaml, openrc, openrc-admin and accounts.yaml in %s", state)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--no-glance", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    provision(args.state.resolve(), glance=not args.no_glance)
+
+
+if __name__ == "__main__":
+    main()
