@@ -1,0 +1,481 @@
+"""Render a ``tcup.scoring.Score``: terminal text, Markdown, HTML and JSON.
+
+All renderers are pure (``Score`` in, ``str`` out) except ``write_terminal``,
+which prints a coloured table when its stream is a terminal, and
+``write_reports``, which writes the four files of a run's output directory.
+The JSON form has a stable, documented schema (``tcup.report/1``,
+docs/report-format.md, ``REPORT_JSON_SCHEMA``).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any, Literal, TextIO
+
+from tcup.errors import InputError
+from tcup.scoring import CapabilityScore, Score
+
+ReportFormat = Literal["text", "md", "html", "json"]
+FORMATS: tuple[ReportFormat, ...] = ("text", "md", "html", "json")
+SUFFIXES: dict[str, ReportFormat] = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".json": "json",
+}
+REPORT_SCHEMA_ID = "tcup.report/1"
+#: how many missing capabilities the verdict line names before "and N more"
+VERDICT_NAMES = 10
+
+_PROGRAMS = {"platform": "Platform", "compute": "Compute", "object": "Storage"}
+_OUTCOME_LABEL = {"passed": "PASSED", "failed": "FAILED", "not run": "NOT RUN"}
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+def program_name(score: Score) -> str:
+    """``OpenStack Powered Storage`` and the like, also for 1.x target names."""
+    if score.target.startswith("OpenStack Powered"):
+        return score.target
+    if score.target in _PROGRAMS:
+        return f"OpenStack Powered {_PROGRAMS[score.target]}"
+    return score.target
+
+
+def verdict(score: Score) -> str:
+    """One line: would the cloud qualify, and if not, which required capabilities failed."""
+    what = f"{program_name(score)} {score.guideline_id}"
+    if score.add_ons:
+        what += f" with add-ons {', '.join(score.add_ons)}"
+    if score.qualifies:
+        return f"Would qualify for {what}"
+    missing = list(score.missing_required)
+    count = len(missing)
+    noun = "capability" if count == 1 else "capabilities"
+    names = ", ".join(missing[:VERDICT_NAMES])
+    if count > VERDICT_NAMES:
+        names += f" and {count - VERDICT_NAMES} more"
+    return f"Would NOT qualify for {what}: {count} required {noun} did not pass: {names}"
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
+    return {
+        "name": cap.name,
+        "status": cap.status,
+        "component": cap.component,
+        "guideline": cap.guideline_id,
+        "outcome": cap.outcome,
+        "passed": cap.passed_count,
+        "total": cap.total,
+        "flagged": cap.flagged_count,
+        "failed_tests": [t.name for t in cap.failed_tests],
+        "tests": [
+            {
+                "name": t.name,
+                "idempotent_id": t.idempotent_id,
+                "state": t.state,
+                "flagged": t.flagged,
+                "flag_reason": t.flag_reason,
+                "passed_as": t.passed_as,
+            }
+            for t in cap.tests
+        ],
+    }
+
+
+def report_json(score: Score) -> dict[str, Any]:
+    """The report as a JSON-ready dict (schema ``tcup.report/1``)."""
+    return {
+        "schema": REPORT_SCHEMA_ID,
+        "qualifies": score.qualifies,
+        "verdict": verdict(score),
+        "guideline": {
+            "id": score.guideline_id,
+            "sha256": score.guideline_sha256,
+            "schema": score.schema,
+        },
+        "target": score.target,
+        "program": program_name(score),
+        "add_ons": list(score.add_ons),
+        "missing_required": list(score.missing_required),
+        "summary": {
+            "required_capabilities": {
+                "passed": score.required_passed,
+                "total": score.required_total,
+            },
+            "required_tests": {
+                "passed": score.required_tests_passed,
+                "total": score.required_tests_total,
+            },
+            "tests": {
+                "passed": score.tests_passed,
+                "total": score.tests_total,
+                "flagged": score.flagged_total,
+            },
+        },
+        "capabilities": [_capability_json(c) for c in score.capabilities],
+    }
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+_PAIR = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["passed", "total"],
+    "properties": {"passed": _COUNT, "total": _COUNT},
+}
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+REPORT_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": REPORT_SCHEMA_ID,
+    "title": "tcup capability report",
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "schema",
+        "qualifies",
+        "verdict",
+        "guideline",
+        "target",
+        "program",
+        "add_ons",
+        "missing_required",
+        "summary",
+        "capabilities",
+    ],
+    "properties": {
+        "schema": {"const": REPORT_SCHEMA_ID},
+        "qualifies": {"type": "boolean"},
+        "verdict": {"type": "string", "minLength": 1},
+        "guideline": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "sha256", "schema"],
+            "properties": {
+                "id": {"type": "string"},
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "schema": {"type": "string"},
+            },
+        },
+        "target": {"type": "string"},
+        "program": {"type": "string"},
+        "add_ons": {"type": "array", "items": {"type": "string"}},
+        "missing_required": {"type": "array", "items": {"type": "string"}},
+        "summary": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["required_capabilities", "required_tests", "tests"],
+            "properties": {
+                "required_capabilities": _PAIR,
+                "required_tests": _PAIR,
+                "tests": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["passed", "total", "flagged"],
+                    "properties": {"passed": _COUNT, "total": _COUNT, "flagged": _COUNT},
+                },
+            },
+        },
+        "capabilities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "name",
+                    "status",
+                    "component",
+                    "guideline",
+                    "outcome",
+                    "passed",
+                    "total",
+                    "flagged",
+                    "failed_tests",
+                    "tests",
+                ],
+                "properties": {
+                    "name": {"type": "string"},
+                    "status": {"enum": ["required", "advisory", "deprecated", "removed"]},
+                    "component": {"type": "string"},
+                    "guideline": {"type": "string"},
+                    "outcome": {"enum": ["passed", "failed", "not run"]},
+                    "passed": _COUNT,
+                    "total": _COUNT,
+                    "flagged": _COUNT,
+                    "failed_tests": {"type": "array", "items": {"type": "string"}},
+                    "tests": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "idempotent_id", "state", "flagged"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "idempotent_id": _NULLABLE_STR,
+                                "state": {"enum": ["passed", "failed", "skipped", "not run"]},
+                                "flagged": {"type": "boolean"},
+                                "flag_reason": _NULLABLE_STR,
+                                "passed_as": _NULLABLE_STR,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _flag_note(cap: CapabilityScore) -> str:
+    return str(cap.flagged_count) if cap.flagged_count else "-"
+
+
+def _table_rows(score: Score) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            cap.status,
+            cap.name,
+            _OUTCOME_LABEL[cap.outcome],
+            f"{cap.passed_count}/{cap.total}",
+            _flag_note(cap),
+        )
+        for cap in score.capabilities
+    ]
+
+
+_HEADER = ("Status", "Capability", "Outcome", "Passed", "Flagged")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def render_text(score: Score) -> str:
+    """Plain text: header, capability table, failed required tests, summary, verdict."""
+    lines = [
+        f"{program_name(score)} {score.guideline_id} (schema {score.schema})",
+        f"guideline sha256: {score.guideline_sha256}",
+        f"target: {score.target}; add-ons: {', '.join(score.add_ons) or 'none'}",
+        "",
+    ]
+    rows = [_HEADER, *_table_rows(score)]
+    widths = [max(len(_one_line(row[i])) for row in rows) for i in range(len(_HEADER))]
+    for row in rows:
+        cells = [_one_line(cell).ljust(width) for cell, width in zip(row, widths, strict=True)]
+        lines.append("  ".join(cells).rstrip())
+    failing = [c for c in score.required if not c.passed]
+    if failing:
+        lines += ["", "Required tests that did not pass (flagged tests are excused):"]
+        for cap in failing:
+            lines.append(f"  {cap.name}:")
+            lines += [f"    {t.state:<8} {_one_line(t.name)}" for t in cap.failed_tests]
+    lines += [
+        "",
+        f"Required capabilities passed: {score.required_passed}/{score.required_total}; "
+        f"required tests passed: {score.required_tests_passed}/{score.required_tests_total}",
+        verdict(score),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_terminal(score: Score, stdout: TextIO) -> None:
+    """Print the report: a coloured rich table on a terminal, plain text otherwise."""
+    isatty = getattr(stdout, "isatty", None)
+    if not (isatty and isatty()):
+        stdout.write(render_text(score))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stdout, highlight=False)
+    console.print(f"[bold]{program_name(score)} {score.guideline_id}[/] (schema {score.schema})")
+    console.print(f"target: {score.target}; add-ons: {', '.join(score.add_ons) or 'none'}")
+    table = Table(*_HEADER)
+    styles = {"passed": "green", "failed": "bold red", "not run": "yellow"}
+    for cap, row in zip(score.capabilities, _table_rows(score), strict=True):
+        cells = [Text(_one_line(cell)) for cell in row]
+        cells[2].stylize(styles[cap.outcome])
+        table.add_row(*cells)
+    console.print(table)
+    for cap in (c for c in score.required if not c.passed):
+        console.print(Text(f"{cap.name}:", style="bold"))
+        for test in cap.failed_tests:
+            console.print(Text(f"  {test.state:<8} {_one_line(test.name)}"))
+    style = "bold green" if score.qualifies else "bold red"
+    console.print(Text(verdict(score), style=style))
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _md_code(text: str) -> str:
+    """``text`` as an inline code span that survives tables (pipes escaped)."""
+    text = _one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")
+
+
+def _md_text(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
+
+
+def render_markdown(score: Score) -> str:
+    """GitHub-flavoured Markdown: verdict first, then the table and failed tests."""
+    mark = "✅" if score.qualifies else "❌"
+    lines = [
+        f"# {_md_text(program_name(score))} {_md_text(score.guideline_id)}",
+        "",
+        f"**{mark} {_md_text(verdict(score))}**",
+        "",
+        f"- Guideline: {_md_code(score.guideline_id)} (schema {_md_text(score.schema)}), "
+        f"sha256 {_md_code(score.guideline_sha256)}",
+        f"- Target: {_md_text(score.target)}",
+        f"- Add-ons: {', '.join(_md_code(a) for a in score.add_ons) or 'none'}",
+        f"- Required capabilities passed: {score.required_passed}/{score.required_total}; "
+        f"required tests passed: {score.required_tests_passed}/{score.required_tests_total}",
+        "",
+        "| " + " | ".join(_HEADER) + " |",
+        "|" + "|".join(["---"] * len(_HEADER)) + "|",
+    ]
+    for cap in score.capabilities:
+        lines.append(
+            f"| {cap.status} | {_md_code(cap.name)} | {_OUTCOME_LABEL[cap.outcome]} "
+            f"| {cap.passed_count}/{cap.total} | {_flag_note(cap)} |"
+        )
+    failing = [c for c in score.required if not c.passed]
+    if failing:
+        lines += ["", "## Required tests that did not pass", ""]
+        lines.append("Flagged tests are excused and not listed.")
+        for cap in failing:
+            lines += ["", f"### {_md_text(cap.name)}", ""]
+            lines += [f"- {t.state}: {_md_code(t.name)}" for t in cap.failed_tests]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html_rows(score: Score) -> str:
+    rows = []
+    for cap in score.capabilities:
+        css = cap.outcome.replace(" ", "-")
+        rows.append(
+            "<tr>"
+            f"<td>{_e(cap.status)}</td>"
+            f'<th scope="row"><code>{_e(cap.name)}</code></th>'
+            f'<td><span class="outcome {css}">{_e(_OUTCOME_LABEL[cap.outcome])}</span></td>'
+            f'<td class="num">{cap.passed_count}/{cap.total}</td>'
+            f'<td class="num">{_e(_flag_note(cap))}</td>'
+            "</tr>"
+        )
+    return "\n".join(rows)
+
+
+def _html_failures(score: Score) -> str:
+    failing = [c for c in score.required if not c.passed]
+    if not failing:
+        return ""
+    parts = [
+        '<section aria-labelledby="failed-heading">',
+        '<h2 id="failed-heading">Required tests that did not pass</h2>',
+        "<p>Flagged tests are excused and not listed.</p>",
+    ]
+    for cap in failing:
+        items = "".join(
+            f'<li><span class="state">{_e(t.state)}</span> <code>{_e(t.name)}</code></li>'
+            for t in cap.failed_tests
+        )
+        count = len(cap.failed_tests)
+        parts.append(
+            f"<details><summary><code>{_e(cap.name)}</code>: {count} "
+            f"test{'s' if count != 1 else ''}</summary><ul>{items}</ul></details>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render_html(score: Score) -> str:
+    """A self-contained, escaped, accessible HTML page (no external resources)."""
+    template = Template(
+        resources.files("tcup").joinpath("templates/report.html").read_text(encoding="utf-8")
+    )
+    return template.substitute(
+        title=_e(f"{program_name(score)} {score.guideline_id}: tcup report"),
+        heading=_e(f"{program_name(score)} {score.guideline_id}"),
+        verdict_class="qualifies" if score.qualifies else "fails",
+        verdict=_e(verdict(score)),
+        guideline_id=_e(score.guideline_id),
+        schema=_e(score.schema),
+        sha256=_e(score.guideline_sha256),
+        target=_e(score.target),
+        add_ons=_e(", ".join(score.add_ons) or "none"),
+        required=_e(f"{score.required_passed}/{score.required_total}"),
+        required_tests=_e(f"{score.required_tests_passed}/{score.required_tests_total}"),
+        rows=_html_rows(score),
+        failures=_html_failures(score),
+    )
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def render(score: Score, fmt: ReportFormat) -> str:
+    """The report in ``fmt``: ``text``, ``md``, ``html`` or ``json``."""
+    if fmt == "text":
+        return render_text(score)
+    if fmt == "md":
+        return render_markdown(score)
+    if fmt == "html":
+        return render_html(score)
+    if fmt == "json":
+        return json.dumps(report_json(score), indent=2, ensure_ascii=False) + "\n"
+    raise InputError(f"unknown report format '{fmt}'", hint=f"use one of {', '.join(FORMATS)}")
+
+
+def format_for(path: Path) -> ReportFormat:
+    """The format a file name asks for (``report.html`` -> ``html``), text by default."""
+    return SUFFIXES.get(path.suffix.lower(), "text")
+
+
+REPORT_FILES: dict[ReportFormat, str] = {
+    "text": "report.txt",
+    "md": "report.md",
+    "html": "report.html",
+    "json": "report.json",
+}
+
+
+def write_reports(score: Score, out_dir: Path) -> list[Path]:
+    """Write report.txt/.md/.html/.json into a run's output directory."""
+    written = []
+    for fmt, name in REPORT_FILES.items():
+        path = out_dir / name
+        path.write_text(render(score, fmt), encoding="utf-8")
+        written.append(path)
+    return written
