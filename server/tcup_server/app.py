@@ -14,7 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tcup_server import __version__, db
 from tcup_server.errors import ApiError
+from tcup_server.keys import ServerKeys, load_keys
+from tcup_server.services.guidelines import GuidelineDirectory
+from tcup_server.services.ingest import IngestContext
 from tcup_server.settings import ServerSettings, load_settings
+from tcup_server.storage import ArtefactStore, open_store
 
 LOG = logging.getLogger(__name__)
 
@@ -26,13 +30,43 @@ class AppState:
     settings: ServerSettings
     engine: Engine
     sessions: sessionmaker[Session]
+    keys: ServerKeys
+    store: ArtefactStore
+    guidelines: GuidelineDirectory
+    ingest: IngestContext
+
+    def result_url(self, result_id: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/results/{result_id}"
 
 
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application: API routers, the web pages, RefStack-style error bodies."""
     settings = settings or load_settings()
     engine = engine or db.make_engine(settings.resolved_database_url)
-    state = AppState(settings=settings, engine=engine, sessions=db.session_factory(engine))
+    keys = load_keys(settings)
+    sessions = db.session_factory(engine)
+    store = open_store(settings, keys.artefact_key)
+    guidelines = GuidelineDirectory(settings.resolved_guideline_dir)
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        keys=keys,
+        store=store,
+        guidelines=guidelines,
+        ingest=None,  # type: ignore[arg-type]  # set just below
+    )
+    state.ingest = IngestContext(
+        sessions=sessions,
+        store=store,
+        guidelines=guidelines,
+        receipt_key=keys.receipt_key,
+        result_url=state.result_url,
+        allow_anonymous=settings.allow_anonymous_upload,
+        default_guideline=settings.default_guideline,
+        default_target=settings.default_target,
+        max_tests=settings.max_tests,
+    )
 
     app = FastAPI(
         title="tcup-server",
@@ -61,9 +95,18 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         return JSONResponse(ApiError(400, title).body(), status_code=400)
 
     from tcup_server import web
+    from tcup_server.api import guidelines as guidelines_api
+    from tcup_server.api import profile, results, tcup
 
+    for module in (results, tcup, profile, guidelines_api):
+        app.include_router(module.router)
     app.include_router(web.router)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (multi-worker serving): settings from the environment."""
+    return create_app()
 
 
 def get_state(request: Request) -> AppState:

@@ -20,13 +20,13 @@ import logging
 import secrets
 from collections.abc import Iterator
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
+from tcup import signing
 from tcup_server.app import get_state
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import ApiToken, PubKey, Session, User, utcnow
@@ -128,28 +128,19 @@ def _user_from_api_token(db: DbSession, token: str) -> User | None:
 
 def _user_from_jwt(db: DbSession, token: str, leeway: int) -> User:
     """RefStack's bearer token: RS256, claim ``user_openid``, signed by a registered key."""
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-        openid = claims["user_openid"]
-    except (jwt.PyJWTError, KeyError, TypeError):
+        openid = signing.unverified_openid(token)
+    except signing.SignatureError:
         raise ApiError(400, "Invalid token") from None
-    user = db.scalar(select(User).where(User.openid == str(openid)))
+    user = db.scalar(select(User).where(User.openid == openid))
     if user is None or user.disabled_at is not None:
         raise ApiError(400, "Invalid token")
-    for key in db.scalars(
-        select(PubKey).where(PubKey.user_id == user.id, PubKey.revoked_at.is_(None))
-    ):
-        try:
-            public = load_ssh_public_key(f"{key.format} {key.pubkey}".encode())
-            jwt.decode(
-                token, public, algorithms=["RS256"], leeway=leeway, options={"require": ["exp"]}
-            )
-        except (jwt.PyJWTError, ValueError):
-            continue
-        return user
-    raise ApiError(400, "Invalid token")
+    keys = db.scalars(select(PubKey).where(PubKey.user_id == user.id, PubKey.revoked_at.is_(None)))
+    try:
+        signing.verify_bearer_token(token, [f"{k.format} {k.pubkey}" for k in keys], leeway)
+    except signing.SignatureError as exc:
+        raise ApiError(400, "Invalid token", detail=str(exc)) from None
+    return user
 
 
 def current_user(request: Request, db: DbSession = Depends(db_session)) -> User | None:

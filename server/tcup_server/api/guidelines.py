@@ -1,0 +1,40 @@
+"""``/v1/guidelines`` exactly as RefStack, served from the synced guideline directory."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from tcup_server.app import get_state
+from tcup_server.errors import ApiError
+
+router = APIRouter(prefix="/v1/guidelines", tags=["guidelines"])
+
+
+@router.get("")
+@router.get("/", include_in_schema=False)
+def list_guidelines(request: Request) -> JSONResponse:
+    return JSONResponse(get_state(request).guidelines.listing())
+
+
+@router.get("/{name}")
+def get_guideline(name: str, request: Request) -> Response:
+    raw = get_state(request).guidelines.raw(name)
+    if raw is None:
+        raise ApiError(
+            500, "The server was unable to get the JSON content for the specified guideline file."
+        )
+    return Response(raw, media_type="application/json")
+
+
+@router.get("/{name}/tests", response_class=PlainTextResponse)
+def guideline_tests(
+    name: str,
+    request: Request,
+    target: str = "platform",
+    type: str | None = None,  # noqa: A002 - RefStack's parameter name
+    alias: str = "true",
+    flag: str = "true",
+) -> PlainTextResponse:
+    text = get_state(request).guidelines.test_lines(name, target, type, alias, flag)
+    return PlainTextResponse(text)

@@ -1,0 +1,151 @@
+"""``/v1/profile`` and ``/v1/profile/pubkeys`` as RefStack; login/logout for sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from tcup import signing
+from tcup.errors import InputError
+from tcup_server import auth
+from tcup_server.app import get_state
+from tcup_server.errors import ApiError, abort
+from tcup_server.models import AuditEvent, PubKey, User, utcnow
+
+router = APIRouter(tags=["profile"])
+
+KEY_TYPES = ("ssh-rsa", "ssh-dss", "pgp-sign-rsa", "pgp-sign-dss")
+
+
+class NewPubKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    raw_key: str
+    self_signature: str
+
+
+class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    password: str
+
+
+def profile_body(user: User) -> dict[str, Any]:
+    return {
+        "openid": user.openid,
+        "email": user.email,
+        "fullname": user.fullname or user.name,
+        "is_admin": user.is_staff,
+        "name": user.name,
+        "kind": user.kind,
+    }
+
+
+@router.get("/v1/profile")
+def get_profile(user: User = Depends(auth.require_user)) -> dict[str, Any]:
+    return profile_body(user)
+
+
+@router.get("/v1/profile/pubkeys")
+def list_pubkeys(
+    user: User = Depends(auth.require_user), db: DbSession = Depends(auth.db_session)
+) -> list[dict[str, Any]]:
+    keys = db.scalars(
+        select(PubKey)
+        .where(PubKey.user_id == user.id, PubKey.revoked_at.is_(None))
+        .order_by(PubKey.id)
+    )
+    return [
+        {
+            "id": str(k.id),
+            "openid": user.openid,
+            "format": k.format,
+            "pubkey": k.pubkey,
+            "comment": k.comment,
+            "fingerprint": k.fingerprint,
+        }
+        for k in keys
+    ]
+
+
+@router.post("/v1/profile/pubkeys", status_code=201)
+def add_pubkey(
+    new: NewPubKey,
+    user: User = Depends(auth.require_user),
+    db: DbSession = Depends(auth.db_session),
+) -> JSONResponse:
+    fields = new.raw_key.strip().split()
+    if len(fields) < 2 or fields[0] not in KEY_TYPES:
+        raise ApiError(
+            400, "Request doesnt correspond to schema", detail="raw_key: unknown key type"
+        )
+    try:
+        signing.verify(signing.SELF_SIGNATURE_DATA, new.self_signature, new.raw_key)
+        fingerprint = signing.fingerprint(new.raw_key)
+    except InputError as exc:
+        raise ApiError(400, "Bad public key", detail=exc.message) from None
+    existing = db.scalar(select(PubKey).where(PubKey.fingerprint == fingerprint))
+    if existing is not None:
+        if existing.revoked_at is None or existing.user_id != user.id:
+            raise ApiError(409, "Public key already exists.")
+        existing.revoked_at = None  # the owner registers a key again that they had removed
+        key = existing
+    else:
+        key = PubKey(
+            user_id=user.id,
+            format=fields[0],
+            pubkey=fields[1],
+            comment=" ".join(fields[2:]) or None,
+            fingerprint=fingerprint,
+        )
+        db.add(key)
+    db.flush()
+    db.add(AuditEvent(actor_id=user.id, action="pubkey.add", details={"fingerprint": fingerprint}))
+    db.commit()
+    return JSONResponse(str(key.id), status_code=201)
+
+
+@router.delete("/v1/profile/pubkeys/{key_id}", status_code=204)
+def delete_pubkey(
+    key_id: str,
+    user: User = Depends(auth.require_user),
+    db: DbSession = Depends(auth.db_session),
+) -> Response:
+    key = db.get(PubKey, int(key_id)) if key_id.isdigit() and len(key_id) < 12 else None
+    if key is None or key.user_id != user.id or key.revoked_at is not None:
+        raise ApiError(404, "Public key not found.")
+    key.revoked_at = utcnow()  # kept, so results signed by it still name it
+    db.add(
+        AuditEvent(
+            actor_id=user.id, action="pubkey.revoke", details={"fingerprint": key.fingerprint}
+        )
+    )
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/v1/auth/login", tags=["auth"])
+def login(creds: Login, request: Request, db: DbSession = Depends(auth.db_session)) -> JSONResponse:
+    """Password login; sets the session cookie used by the API and the web pages."""
+    user = auth.authenticate_password(db, creds.name, creds.password)
+    if user is None:
+        raise abort(401, "Wrong user name or password.")
+    token, csrf = auth.start_session(db, user, get_state(request).settings.session_hours)
+    db.add(AuditEvent(actor_id=user.id, action="login"))
+    db.commit()
+    response = JSONResponse({**profile_body(user), "csrf_token": csrf})
+    auth.set_session_cookie(response, token, request)
+    return response
+
+
+@router.post("/v1/auth/logout", status_code=204, tags=["auth"])
+def logout(request: Request, db: DbSession = Depends(auth.db_session)) -> Response:
+    auth.end_session(db, request.cookies.get(auth.SESSION_COOKIE))
+    db.commit()
+    response = Response(status_code=204)
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response

@@ -1,0 +1,1 @@
+"""One module per ``tcup-server`` subcommand (see ``tcup_server.cli``)."""

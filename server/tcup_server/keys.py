@@ -1,0 +1,75 @@
+"""The server's own keys: the artefact encryption key and the receipt signing key.
+
+Both come from configuration when given (``artefact_key`` base64), else from
+files under ``keys_dir`` created on first use with mode 0600:
+``artefact.key`` (32 random bytes, base64) and ``receipt-key.pem`` (RSA).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tcup import signing
+from tcup.errors import InputError
+from tcup_server.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class ServerKeys:
+    artefact_key: bytes
+    receipt_key: rsa.RSAPrivateKey
+
+    @property
+    def receipt_public_key(self) -> str:
+        return signing.public_key_line(self.receipt_key, "tcup-server")
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _decode_key(text: str, origin: str) -> bytes:
+    try:
+        key = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise InputError(
+            f"{origin}: the artefact key must be 32 bytes, base64-encoded",
+            hint="create one with: openssl rand -base64 32",
+        )
+    return key
+
+
+def load_keys(settings: ServerSettings, create: bool = True) -> ServerKeys:
+    """Read (or, with ``create``, make on first use) the server keys."""
+    keys_dir = settings.resolved_keys_dir
+    if settings.artefact_key:
+        artefact = _decode_key(settings.artefact_key, "artefact_key")
+    else:
+        path = keys_dir / "artefact.key"
+        if not path.exists():
+            if not create:
+                raise InputError(
+                    f"no artefact key at '{path}'", hint="run `tcup-server db upgrade`"
+                )
+            with contextlib.suppress(FileExistsError):  # another process was first
+                _write_private(path, base64.b64encode(os.urandom(32)) + b"\n")
+        artefact = _decode_key(path.read_text(), f"key file '{path}'")
+    pem = keys_dir / "receipt-key.pem"
+    if not pem.exists():
+        if not create:
+            raise InputError(f"no receipt key at '{pem}'", hint="run `tcup-server db upgrade`")
+        with contextlib.suppress(FileExistsError):
+            _write_private(pem, signing.private_key_pem(signing.generate_key(3072)))
+    return ServerKeys(artefact_key=artefact, receipt_key=signing.load_private_key(pem))
