@@ -83,7 +83,7 @@ def normalise_name(test_id: str) -> str:
     return _BRACKETS.sub("", test_id)
 
 
-def test_uuid(test_id: str) -> str | None:
+def uuid_from_id(test_id: str) -> str | None:
     """The idempotent id in the first bracket group (``id-`` prefix removed), if any."""
     match = _FIRST_GROUP.search(test_id)
     if not match:
@@ -139,7 +139,7 @@ class TestResult:
         return cls(
             test_id=test_id,
             name=test_id if fixture else normalise_name(test_id),
-            uuid=None if fixture else test_uuid(test_id),
+            uuid=None if fixture else uuid_from_id(test_id),
             status=status,
             kind="fixture" if fixture else "test",
             start=start,
@@ -608,6 +608,17 @@ EXTENDED_JSON_SCHEMA: dict[str, Any] = {
 }
 
 
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@_FORMATS.checks("date-time", raises=ValueError)
+def _is_datetime(value: object) -> bool:
+    """ISO 8601 with a time zone, as ``datetime.isoformat`` writes it."""
+    if not isinstance(value, str):
+        return True
+    return datetime.fromisoformat(value).tzinfo is not None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -674,9 +685,7 @@ def read_extended(data: bytes, source: str = "<extended>") -> ExtendedResults:
     """Validate and read an extended results file; every problem is reported at once."""
     what = "extended results"
     body = _load_json(data, source, what, _EXTENDED_HINT)
-    validator = jsonschema.Draft202012Validator(
-        EXTENDED_JSON_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = jsonschema.Draft202012Validator(EXTENDED_JSON_SCHEMA, format_checker=_FORMATS)
     errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
     if errors:
         problems = [f"{_json_path(e.absolute_path)}: {e.message}" for e in errors]
