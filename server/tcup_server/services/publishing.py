@@ -108,7 +108,7 @@ def add_member(
     if user is None:
         raise ReviewError(
             f"there is no user named {username!r}",
-            hint="an administrator creates accounts with `tcup-server user add`",
+            hint="an administrator creates accounts with `tcup-server create-user`",
         )
     if user.is_staff:
         raise ReviewError(f"{username!r} is a staff account; vendors' members are vendor accounts")

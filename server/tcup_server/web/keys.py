@@ -1,0 +1,77 @@
+"""Register and revoke the public keys that sign a vendor's uploads.
+
+The work is done by the API's own handlers (``/v1/profile/pubkeys``), so the
+page and the API accept and refuse exactly the same keys (type, self-signature
+proof, duplicates).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from tcup_server.api import profile
+from tcup_server.errors import ApiError
+from tcup_server.models import PubKey
+from tcup_server.web.common import (
+    Caller,
+    Flash,
+    WebRoute,
+    csrf_signed_in,
+    redirect,
+    render,
+    signed_in,
+)
+
+router = APIRouter(route_class=WebRoute)
+
+
+def _page(who: Caller, status: int = 200, flashes: list[Flash] | None = None) -> Response:
+    keys = who.db.scalars(
+        select(PubKey).where(PubKey.user_id == who.user.id).order_by(PubKey.created_at)
+    )
+    return render(
+        who,
+        "keys.html",
+        title="Signing keys",
+        nav="keys",
+        status=status,
+        flashes=flashes,
+        keys=list(keys),
+    )
+
+
+def _refusal(exc: ApiError) -> Flash:
+    text = exc.title + (f": {exc.detail}" if exc.detail else "")
+    return Flash("error", text)
+
+
+@router.get("/keys", name="web_keys")
+def keys_page(who: Caller = Depends(signed_in)) -> Response:
+    return _page(who)
+
+
+@router.post("/keys", name="web_key_add")
+def add_key(
+    raw_key: str = Form(""),
+    self_signature: str = Form(""),
+    who: Caller = Depends(csrf_signed_in),
+) -> Response:
+    new = profile.NewPubKey(raw_key=raw_key.strip(), self_signature=self_signature.strip())
+    try:
+        profile.add_pubkey(new, user=who.user, db=who.db)
+    except ApiError as exc:
+        who.db.rollback()
+        return _page(who, 409 if exc.code == 409 else 400, [_refusal(exc)])
+    return redirect("/keys", done="key_added")
+
+
+@router.post("/keys/{key_id}/revoke", name="web_key_revoke")
+def revoke_key(key_id: str, who: Caller = Depends(csrf_signed_in)) -> Response:
+    try:
+        profile.delete_pubkey(key_id, user=who.user, db=who.db)
+    except ApiError as exc:
+        who.db.rollback()
+        return _page(who, exc.code, [_refusal(exc)])
+    return redirect("/keys", done="key_revoked")
