@@ -417,6 +417,7 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
         row.artefacts = rows
         with ctx.sessions() as session, session.begin():
             session.add(row)
+            session.flush()  # the result row first: the idempotency key refers to it
             session.add(
                 IdempotencyKey(
                     scope=scope, key=key, request_sha256=request_sha, result_id=result_id

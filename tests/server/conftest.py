@@ -1,0 +1,94 @@
+"""Fixtures for the receiving server: a fresh server (SQLite, temp data dir), users, keys."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from server_helpers import FIXTURES, interop_dir
+from tcup_server import db
+from tcup_server.app import create_app
+from tcup_server.services.accounts import create_user
+from tcup_server.services.guidelines import GuidelineDirectory, sync
+from tcup_server.settings import load_settings
+
+from tcup import results, signing
+
+
+@pytest.fixture(scope="session")
+def rsa_keys() -> list[rsa.RSAPrivateKey]:
+    """Four 2048-bit keys (generation is the slow part; share them)."""
+    return [signing.generate_key(2048) for _ in range(4)]
+
+
+@pytest.fixture(scope="session")
+def subunit_body() -> bytes:
+    """A RefStack body built by tcup.results from a subunit stream written by a real run."""
+    run = results.read_subunit((FIXTURES / "sample-v2.subunit").read_bytes())
+    return json.dumps(results.refstack_body(run, "b33dc8a37c8607c6a7612f6296139578", 42)).encode()
+
+
+@dataclass
+class Actor:
+    name: str
+    user_id: int | None
+    key: rsa.RSAPrivateKey | None
+    headers: dict[str, str]
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path):
+    settings = load_settings(
+        environ={},
+        data_dir=tmp_path / "data",
+        cookie_secure=False,
+        public_url="http://testserver",
+        results_per_page=5,
+    )
+    engine = db.make_engine(settings.resolved_database_url)
+    db.upgrade(engine)
+    sync(GuidelineDirectory(settings.resolved_guideline_dir), str(interop_dir()))
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture
+def app(server_settings):
+    return create_app(server_settings)
+
+
+@pytest.fixture
+def client(app) -> TestClient:
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def actors(app, client, rsa_keys) -> dict[str, Actor]:
+    """anonymous, vendor_a and vendor_b (each with a registered key), staff; API-token auth."""
+    from tcup_server.services.accounts import create_token
+
+    state = app.state.tcup
+    out = {"anonymous": Actor("anonymous", None, None, {})}
+    with db.transaction(state.sessions) as session:
+        for name, staff in (("vendor_a", False), ("vendor_b", False), ("staff", True)):
+            user = create_user(session, name, "password-" + name, staff=staff)
+            token = create_token(session, name, "tests")
+            out[name] = Actor(name, user.id, None, {"Authorization": f"Bearer {token}"})
+    for index, name in enumerate(("vendor_a", "vendor_b")):
+        key = rsa_keys[index]
+        response = client.post(
+            "/v1/profile/pubkeys",
+            json={
+                "raw_key": signing.public_key_line(key),
+                "self_signature": signing.self_signature(key),
+            },
+            headers=out[name].headers,
+        )
+        assert response.status_code == 201, response.text
+        out[name].key = key
+    return out
