@@ -1,0 +1,160 @@
+"""tcup.scoring on small hand-computed guidelines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tcup.errors import InputError
+from tcup.guidelines import parse_guideline
+from tcup.scoring import score
+from tests.interop import require_interop
+
+
+def _guideline():
+    raw = {
+        "metadata": {"id": "9999.01", "schema": "2.0"},
+        "platforms": {
+            "OpenStack Powered Platform": {"components": [{"name": "c"}]},
+        },
+        "components": {
+            "c": {
+                "capabilities": {
+                    "required": ["cap-plain", "cap-alias", "cap-flag"],
+                    "advisory": ["cap-adv"],
+                }
+            }
+        },
+        "capabilities": {
+            "cap-plain": {
+                "tests": {
+                    "t.P.test_1": {"idempotent_id": "id-1"},
+                    "t.P.test_2": {"idempotent_id": "id-2"},
+                }
+            },
+            "cap-alias": {
+                "tests": {"t.New.test_a": {"idempotent_id": "id-3", "aliases": ["t.Old.test_a"]}}
+            },
+            "cap-flag": {
+                "tests": {
+                    "t.F.test_ok": {"idempotent_id": "id-4"},
+                    "t.F.test_flaky": {"idempotent_id": "id-5", "flagged": {"reason": "bug 1"}},
+                }
+            },
+            "cap-adv": {"tests": {"t.A.test_adv": {"idempotent_id": "id-6"}}},
+        },
+    }
+    return parse_guideline(json.dumps(raw).encode(), "small.json")
+
+
+def _dns():
+    raw = {
+        "metadata": {"id": "dns.9999.01", "schema": "2.0"},
+        "add-ons": {"DNS": {"components": [{"name": "os_powered_dns"}]}},
+        "components": {"os_powered_dns": {"capabilities": {"required": ["dns-zone"]}}},
+        "capabilities": {"dns-zone": {"tests": {"d.Z.test_zone": {"idempotent_id": "abcd"}}}},
+    }
+    return parse_guideline(json.dumps(raw).encode(), "dns.json")
+
+
+REQUIRED_PASS = {
+    "t.P.test_1": "passed",
+    "t.P.test_2": "passed",
+    "t.New.test_a": "passed",
+    "t.F.test_ok": "passed",
+}
+
+
+def caps(result):
+    return {c.name: c for c in result.capabilities}
+
+
+def test_everything_required_passed():
+    result = score(_guideline(), "platform", REQUIRED_PASS)
+    assert result.qualifies and result.missing_required == ()
+    assert result.target == "OpenStack Powered Platform"
+    assert [c.status for c in result.capabilities] == ["required"] * 3 + ["advisory"]
+    assert (result.required_passed, result.required_total) == (3, 3)
+    # flaky is flagged and not run: excused, but not counted as passed
+    assert (result.required_tests_passed, result.required_tests_total) == (4, 5)
+    assert caps(result)["cap-flag"].flagged_count == 1
+    assert caps(result)["cap-adv"].outcome == "not run"
+
+
+def test_alias_passing_passes_the_test():
+    states = {**REQUIRED_PASS, "t.New.test_a": "failed", "t.Old.test_a": "passed"}
+    test = caps(score(_guideline(), "platform", states))["cap-alias"].tests[0]
+    assert (test.state, test.passed_as) == ("passed", "t.Old.test_a")
+    direct = caps(score(_guideline(), "platform", REQUIRED_PASS))["cap-alias"].tests[0]
+    assert (direct.state, direct.passed_as) == ("passed", None)
+
+
+def test_flagged_failure_is_excused():
+    states = {**REQUIRED_PASS, "t.F.test_flaky": "failed"}
+    result = score(_guideline(), "platform", states)
+    assert caps(result)["cap-flag"].outcome == "passed"
+    assert result.qualifies
+
+
+def test_one_required_failure_fails_the_capability_and_the_verdict():
+    states = {**REQUIRED_PASS, "t.P.test_2": "failed"}
+    result = score(_guideline(), "platform", states)
+    plain = caps(result)["cap-plain"]
+    assert plain.outcome == "failed"
+    assert [t.name for t in plain.failed_tests] == ["t.P.test_2"]
+    assert (plain.passed_count, plain.total) == (1, 2)
+    assert not result.qualifies and result.missing_required == ("cap-plain",)
+
+
+def test_skipped_and_not_run_tests_fail_a_capability_that_ran():
+    states = {"t.P.test_1": "skipped", "t.New.test_a": "failed"}
+    by_name = caps(score(_guideline(), "platform", states))
+    assert by_name["cap-plain"].outcome == "failed"
+    assert [t.state for t in by_name["cap-plain"].tests] == ["skipped", "not run"]
+    assert by_name["cap-alias"].tests[0].state == "failed"
+
+
+def test_nothing_run():
+    result = score(_guideline(), "platform", {})
+    assert {c.outcome for c in result.capabilities} == {"not run"}
+    assert not result.qualifies
+    assert result.missing_required == ("cap-plain", "cap-alias", "cap-flag")
+
+
+def test_advisory_failure_does_not_matter():
+    states = {**REQUIRED_PASS, "t.A.test_adv": "failed"}
+    result = score(_guideline(), "platform", states)
+    assert caps(result)["cap-adv"].outcome == "failed" and result.qualifies
+
+
+def test_add_on_required_capabilities_count():
+    result = score(_guideline(), "platform", REQUIRED_PASS, [_dns()])
+    assert result.add_ons == ("dns.9999.01",)
+    assert not result.qualifies and result.missing_required == ("dns-zone",)
+    zone = caps(result)["dns-zone"]
+    assert (zone.component, zone.guideline_id) == ("os_powered_dns", "dns.9999.01")
+    passed = score(_guideline(), "platform", {**REQUIRED_PASS, "d.Z.test_zone": "passed"}, [_dns()])
+    assert passed.qualifies and passed.required_total == 4
+
+
+def test_add_on_must_be_an_add_on():
+    with pytest.raises(InputError, match="is not an add-on"):
+        score(_guideline(), "platform", {}, [_guideline()])
+
+
+def test_unknown_target():
+    with pytest.raises(InputError, match="no target 'storage'"):
+        score(_guideline(), "storage", {})
+
+
+def test_real_storage_target_all_passed():
+    path = require_interop() / "2020.06.json"
+    guideline = parse_guideline(path.read_bytes(), path.name)
+    raw = json.loads(path.read_bytes())
+    comps = raw["components"]["os_powered_storage"]["capabilities"]["required"]
+    names = {t for cap in comps for t in raw["capabilities"][cap]["tests"]}
+    result = score(guideline, "storage", dict.fromkeys(names, "passed"))
+    assert result.qualifies and result.required_total == len(comps) == 20
+    one_short = dict.fromkeys(sorted(names)[1:], "passed")
+    assert not score(guideline, "object", one_short).qualifies
