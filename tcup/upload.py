@@ -579,6 +579,19 @@ def write_receipt(out_dir: Path, receipt: Receipt) -> Path:
     return path
 
 
+def read_receipt(out_dir: Path) -> Receipt | None:
+    """The receipt in ``<out>/upload.json``, or None if there is none (or it is unreadable)."""
+    path = Path(out_dir) / RECEIPT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Receipt(**data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        LOG.warning("ignoring unreadable receipt %s: %s", path, exc)
+        return None
+
+
 def _kept_error(
     exc: UploadError,
     out_dir: Path,
@@ -601,13 +614,16 @@ def upload_run(
     key: Any = None,
     *,
     key_path: Path | str | None = None,
+    force: bool = False,
     **options: Any,
 ) -> list[Receipt]:
     """Upload a run's output directory: flush its outbox, or send its ``results.json``.
 
     On failure the exact body goes to ``<out>/outbox/`` and the ``UploadError``
     says where it is and the command that retries it.  On success the receipt
-    is ``<out>/upload.json``.
+    is ``<out>/upload.json``.  A ``results.json`` already uploaded to the same
+    server (per ``upload.json``) is not sent again unless ``force``; the
+    earlier receipt is returned.
     """
     out_dir = Path(out_dir)
     if pending_uploads(out_dir):
@@ -623,7 +639,16 @@ def upload_run(
     except OSError as exc:
         raise InputError(f"cannot read '{results}': {exc.strerror}") from exc
     validate_body(body, str(results))
-    results_endpoint(url)  # a bad URL is an input error, not something to keep for later
+    endpoint = results_endpoint(url)  # a bad URL is an input error, not something to keep
+    earlier = read_receipt(out_dir)
+    if (
+        not force
+        and earlier is not None
+        and earlier.body_sha256 == idempotency_key_for(body)
+        and earlier.endpoint == endpoint
+    ):
+        LOG.warning("'%s' was already uploaded to %s; not sending it again", results, endpoint)
+        return [earlier]
     signature = Signature.of(body, key) if key is not None else None
     try:
         receipt = upload(body, url, signature=signature, **options)
