@@ -43,7 +43,7 @@ IMAGE_SIZE = 1024 * 1024
 MASK = "***"
 
 #: Option names whose values are secrets, in any section.
-_SECRET_KEY = re.compile(r"(pass(word|wd)?|secret|token|api_key|private_key|credential)", re.I)
+_SECRET_KEY = re.compile(r"(^|_)(password|passwd|pass|secret|token|api_key|private_key)$", re.I)
 
 
 @dataclass(frozen=True)

@@ -223,7 +223,10 @@ class RichProgress:
         if self._progress is None:
             return
         if status in FAILED:
-            self._progress.console.print(f"[red]FAIL[/red] {test_id}", highlight=False)
+            from rich.text import Text
+
+            line = Text.assemble(("FAIL ", "red"), test_id)
+            self._progress.console.print(line, highlight=False, soft_wrap=True)
         c = self.counts
         self._progress.update(
             self._task, completed=c.done, passed=c.passed, failed=c.failed, skipped=c.skipped
@@ -248,6 +251,12 @@ def progress_for(stdout: TextIO) -> Progress:
 def _is_fixture(test_id: str) -> bool:
     """``setUpClass (tempest.x.Y)``-style ids are class fixtures, not planned tests."""
     return " (" in test_id or test_id.startswith(("setUpClass", "tearDownClass"))
+
+
+def _fixture_scope(test_id: str) -> str:
+    """``setUpClass (tempest.api.x.Y)`` -> ``tempest.api.x.Y``."""
+    start, end = test_id.find("("), test_id.rfind(")")
+    return test_id[start + 1 : end].strip() if 0 <= start < end else ""
 
 
 class _StreamEvents(testtools.StreamResult):
@@ -299,7 +308,7 @@ class ExecutionResult:
 
     subunit_path: Path
     load_list: Path
-    planned: int
+    planned: tuple[str, ...]
     returncode: int | None
     interrupted: bool
     started: datetime
@@ -312,9 +321,22 @@ class ExecutionResult:
         return (self.ended - self.started).total_seconds()
 
     @property
+    def unreported(self) -> tuple[str, ...]:
+        """Planned tests with no result that no failed class/module fixture explains."""
+        failed_scopes = [
+            _fixture_scope(t) for t, s in self.statuses.items() if _is_fixture(t) and s in FAILED
+        ]
+        return tuple(
+            t
+            for t in self.planned
+            if t not in self.statuses
+            and not any(t.startswith(scope + ".") for scope in failed_scopes if scope)
+        )
+
+    @property
     def complete(self) -> bool:
-        """The run ended on its own and stestr produced its whole stream."""
-        return not self.interrupted and self.returncode == 0
+        """The run ended on its own and every planned test reported (or its fixture failed)."""
+        return self.failure_reason is None
 
     @property
     def failure_reason(self) -> str | None:
@@ -322,6 +344,12 @@ class ExecutionResult:
             return "interrupted"
         if self.returncode != 0:
             return f"stestr exited with {self.returncode}: {self.stderr_tail or 'no output'}"
+        missing = self.unreported
+        if missing:
+            return (
+                f"{len(missing)} of {len(self.planned)} planned tests never reported a result "
+                f"(a test worker died?), first: {missing[0]}"
+            )
         return None
 
 
@@ -404,7 +432,7 @@ def execute(
     result = ExecutionResult(
         subunit_path=subunit_path,
         load_list=load_list,
-        planned=len(test_ids),
+        planned=tuple(test_ids),
         returncode=proc.returncode,
         interrupted=interrupted,
         started=started,

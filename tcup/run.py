@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-REPORT_FORMATS = {"txt": "text", "md": "markdown", "html": "html", "json": "json"}
 INTERRUPTED = 130
 
 
@@ -303,17 +302,10 @@ def _score(
 
 
 def _write_reports(out: Path, score, stdout: TextIO) -> None:  # noqa: ANN001
-    import json
-
     from tcup import report
 
-    for ext, fmt in REPORT_FORMATS.items():
-        if fmt == "json":
-            text = json.dumps(report.report_json(score), indent=2, sort_keys=True) + "\n"
-        else:
-            text = report.render(score, fmt)
-        (out / f"report.{ext}").write_text(text, encoding="utf-8")
-    print(report.render(score, "text"), file=stdout)
+    report.write_reports(score, out)
+    report.write_terminal(score, stdout)
 
 
 def _upload(out: Path, url: str, key_path: Path | None, stdout: TextIO) -> None:

@@ -1,0 +1,175 @@
+"""tempest.conf overrides, credential mode, local image and redaction."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import pytest
+
+from tcup import configure
+from tcup.cloud import CloudInfo
+from tcup.errors import InputError
+
+CANARY = "canary-Pa55w0rd-7f3e"
+
+
+def _info(services: dict[str, str], roles: tuple[str, ...] = ("member",)) -> CloudInfo:
+    return CloudInfo(
+        auth_url="http://127.0.0.1:5000/v3",
+        identity_version="v3",
+        user="demo",
+        user_id="uid",
+        user_domain="Default",
+        project="demo",
+        project_id="pid",
+        project_domain="Default",
+        region="RegionOne",
+        roles=roles,
+        cpid="c",
+        cpid_source="keystone",
+        services=services,
+    )
+
+
+def _read(path: Path) -> configparser.RawConfigParser:
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    return parser
+
+
+CONF = f"""\
+[DEFAULT]
+log_file = tempest.log
+
+[auth]
+use_dynamic_credentials = False
+test_accounts_file = /somewhere/accounts.yaml
+admin_password = {CANARY}
+
+[identity]
+uri_v3 = http://127.0.0.1:5000/v3
+region = RegionOne
+admin_token = tok-{CANARY}
+
+[object-storage]
+operator_role = member
+
+[oslo-concurrency]
+lock_path = /tmp
+"""
+
+
+def test_redact_conf_masks_secret_keys_and_known_values(tmp_path: Path) -> None:
+    conf = tmp_path / "tempest.conf"
+    # a secret value under an innocent-looking key is caught by value
+    conf.write_text(CONF + f"\n[validation]\nnote = {CANARY}\n", encoding="utf-8")
+    text = configure.redact_conf(conf, secrets=[CANARY])
+    assert CANARY not in text
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    assert parser.get("auth", "admin_password") == configure.MASK
+    assert parser.get("identity", "admin_token") == configure.MASK
+    assert parser.get("validation", "note") == configure.MASK
+    # everything else is kept as is
+    assert parser.get("identity", "uri_v3") == "http://127.0.0.1:5000/v3"
+    assert parser.get("auth", "use_dynamic_credentials") == "False"
+
+
+def test_merge_overrides_section_by_section(tmp_path: Path) -> None:
+    conf = tmp_path / "tempest.conf"
+    conf.write_text(CONF, encoding="utf-8")
+    user = tmp_path / "overrides.ini"
+    user.write_text(
+        "[object-storage]\noperator_role = swiftoperator\n\n"
+        "[compute-feature-enabled]\nresize = True\n",
+        encoding="utf-8",
+    )
+    configure.merge_overrides(conf, user, [("identity", "region", "RegionTwo")])
+    merged = _read(conf)
+    assert merged.get("object-storage", "operator_role") == "swiftoperator"
+    assert merged.get("compute-feature-enabled", "resize") == "True"
+    assert merged.get("identity", "region") == "RegionTwo"
+    # untouched keys survive
+    assert merged.get("identity", "uri_v3") == "http://127.0.0.1:5000/v3"
+    assert merged.get("DEFAULT", "log_file") == "tempest.log"
+
+
+def test_bad_overrides_file_is_an_input_error(tmp_path: Path) -> None:
+    conf = tmp_path / "tempest.conf"
+    conf.write_text(CONF, encoding="utf-8")
+    bad = tmp_path / "bad.ini"
+    bad.write_text("no section header here\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad.ini"):
+        configure.merge_overrides(conf, bad)
+    with pytest.raises(InputError, match="does not exist"):
+        configure.merge_overrides(conf, tmp_path / "missing.ini")
+
+
+def test_tcup_overrides_keep_locks_in_workspace_and_fit_the_catalog(tmp_path: Path) -> None:
+    storage_only = configure.tcup_overrides(tmp_path, _info({"identity": "a", "object-store": "b"}))
+    keys = {(s, k): v for s, k, v in storage_only}
+    assert keys[("oslo-concurrency", "lock_path")] == str(tmp_path / "tempest_lock")
+    assert keys[("identity", "region")] == "RegionOne"
+    assert keys[("object-storage", "reseller_admin_role")] == "ResellerAdmin"
+    assert ("image-feature-enabled", "image_format_enforcement") not in keys
+    with_glance = configure.tcup_overrides(
+        tmp_path, _info({"identity": "a", "object-store": "b", "image": "c"})
+    )
+    assert ("image-feature-enabled", "image_format_enforcement", "False") in with_glance
+
+
+def test_mode_accounts_when_given_else_dynamic_for_admins(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    assert configure.choose_mode(_info({}), accounts) == "accounts"
+    assert configure.choose_mode(_info({}, roles=("admin", "member")), None) == "dynamic"
+    with pytest.raises(InputError, match="pre-provisioned accounts") as info:
+        configure.choose_mode(_info({}), None)
+    assert "--accounts" in (info.value.hint or "")
+
+
+def test_generated_image_is_local_and_small(tmp_path: Path) -> None:
+    image = configure._image_for(tmp_path, None)
+    assert image.parent == tmp_path and image.stat().st_size == configure.IMAGE_SIZE
+    own = tmp_path / "mine.img"
+    own.write_bytes(b"x" * 10)
+    assert configure._image_for(tmp_path, own) == own.resolve()
+    with pytest.raises(InputError, match="absent.img") as info:
+        configure._image_for(tmp_path, tmp_path / "absent.img")
+    assert "--image" in (info.value.hint or "")
+
+
+class _Creds:
+    """Just enough of Credentials for secret collection."""
+
+    def __init__(self, auth: dict[str, str]) -> None:
+        self.region = type("R", (), {"config": {"auth": auth}})()
+
+
+def test_known_secrets_come_from_credentials_and_accounts(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text(
+        "- username: t1\n  password: acct-secret-1\n  project_name: p\n"
+        "- username: t2\n  password: acct-secret-2\n  project_name: p\n",
+        encoding="utf-8",
+    )
+    found = configure._known_secrets(_Creds({"username": "u", "password": CANARY}), accounts)
+    assert set(found) == {CANARY, "acct-secret-1", "acct-secret-2"}
+
+
+def test_malformed_accounts_file_is_an_input_error(tmp_path: Path) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    accounts.write_text("username: not-a-list\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not a YAML list"):
+        configure._known_secrets(_Creds({}), accounts)
+
+
+@pytest.mark.integration
+def test_init_workspace_runs_tempest_init_once(tmp_path: Path) -> None:
+    ws = configure.init_workspace(tmp_path / "ws")
+    assert (ws / ".stestr.conf").is_file()
+    assert (ws / "etc").is_dir()
+    marker = ws / "etc" / "marker"
+    marker.write_text("kept", encoding="utf-8")
+    assert configure.init_workspace(ws) == ws  # reused, not re-created
+    assert marker.read_text(encoding="utf-8") == "kept"

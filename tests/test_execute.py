@@ -1,0 +1,206 @@
+"""Live progress from a recorded real stream, and real stestr runs of a tiny suite."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from subunit import ByteStreamToStreamResult
+
+from tcup import execute
+from tcup.results import read_subunit
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RECORDED = FIXTURES / "sample-v2.subunit"  # written by python -m subunit.run (make_fixtures.py)
+
+
+def _replay(progress: execute.Progress, total: int) -> execute._StreamEvents:
+    events = execute._StreamEvents(progress)
+    progress.start(total)
+    with open(RECORDED, "rb") as fh:
+        ByteStreamToStreamResult(fh, non_subunit_name="stdout").run(events)
+    progress.finish()
+    return events
+
+
+def test_plain_progress_prints_one_line_per_test_and_a_summary() -> None:
+    expected = read_subunit(RECORDED.read_bytes())
+    tests = [t for t in expected.tests if t.kind == "test"]
+    out = io.StringIO()
+    progress = execute.PlainProgress(out)
+    _replay(progress, total=len(tests))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"running {len(tests)} tests"
+    body = [line for line in lines[1:-1]]
+    assert len(body) == len(expected.tests)  # tests and class fixture errors
+    failing = [t.test_id for t in expected.tests if t.status == "failed"]
+    assert failing, "the recorded stream has failures on purpose"
+    for test_id in failing:
+        assert any(
+            " FAIL " in line and line.rstrip().split("  eta")[0].find(test_id) > 0 for line in body
+        ), test_id
+    counts = expected.counts()
+    assert lines[-1].startswith(
+        f"ran {len(tests)}/{len(tests)}: {counts['passed'] + counts.get('xfail', 0)} passed"
+    )
+    assert progress.counts.done == len(tests)
+
+
+def test_fixture_errors_are_reported_but_not_counted_as_done() -> None:
+    out = io.StringIO()
+    progress = execute.PlainProgress(out)
+    _replay(progress, total=100)
+    fixture_lines = [line for line in out.getvalue().splitlines() if "setUpClass (" in line]
+    assert fixture_lines and all(" FAIL " in line for line in fixture_lines)
+    expected = read_subunit(RECORDED.read_bytes())
+    assert progress.counts.done == len([t for t in expected.tests if t.kind == "test"])
+
+
+def test_rich_progress_prints_failures_as_they_happen() -> None:
+    out = io.StringIO()
+    progress = execute.RichProgress(out)
+    events = _replay(progress, total=20)
+    text = out.getvalue()
+    failed = [tid for tid, status in events.statuses.items() if status == "fail"]
+    assert failed
+    for test_id in failed:
+        assert test_id in text
+    assert "ran " in text and " failed" in text
+
+
+def test_progress_for_picks_plain_when_not_a_terminal() -> None:
+    assert isinstance(execute.progress_for(io.StringIO()), execute.PlainProgress)
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert isinstance(execute.progress_for(Tty()), execute.RichProgress)
+
+
+# ---------------------------------------------------------- real stestr runs
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A stestr workspace over a copy of the sample suite (as ``tempest init`` would make)."""
+    suite = tmp_path / "suite"
+    shutil.copytree(FIXTURES / "sample_suite", suite / "sample_suite")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".stestr.conf").write_text(
+        f"[DEFAULT]\ntest_path={suite / 'sample_suite'}\ntop_dir={suite}\n", encoding="utf-8"
+    )
+    subprocess.run([execute._stestr(), "init"], cwd=ws, check=True, capture_output=True)
+    return ws
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def test_list_tests_runs_stestr_list_once_then_uses_the_cache(
+    workspace: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    ids = execute.list_tests(workspace, cache)
+    assert any(i.startswith("tempest.api.object_storage.") for i in ids)
+    recorded = read_subunit(RECORDED.read_bytes()).tests
+    # the same suite, listed with full attributes (scenarios are expanded at run time)
+    assert {t.test_id for t in recorded if t.kind == "test" and "(" not in t.test_id} <= set(ids)
+    files = list(cache.iterdir())
+    assert len(files) == 1
+    files[0].write_text("tempest.cached.Only.test_x[id-1]\n", encoding="utf-8")
+    assert execute.list_tests(workspace, cache) == ["tempest.cached.Only.test_x[id-1]"]
+
+
+def test_execute_runs_exactly_the_list_and_keeps_the_raw_stream(
+    workspace: Path, tmp_path: Path
+) -> None:
+    ids = execute.list_tests(workspace, tmp_path / "cache")
+    # AccountTest's setUpClass fails on purpose: its tests never report, which is
+    # a test failure, not an incomplete run
+    chosen = [i for i in ids if any(c in i for c in ("ContainerTest", "TokensV3Test", "AccountT"))]
+    accounts = [i for i in chosen if "AccountTest" in i]
+    assert accounts and 3 <= len(chosen) < len(ids)
+    out = io.StringIO()
+    subunit_path = tmp_path / "out" / "results.subunit"
+    result = execute.execute(
+        workspace,
+        chosen,
+        subunit_path,
+        concurrency=2,
+        progress=execute.PlainProgress(out),
+        env=_env(),
+    )
+    assert result.complete and result.returncode == 0 and not result.interrupted
+    assert result.unreported == ()
+    parsed = read_subunit(subunit_path.read_bytes())
+    ran = {t.test_id for t in parsed.tests if t.kind == "test"}
+    assert ran == set(chosen) - set(accounts)
+    assert any(t.kind == "fixture" and "AccountTest" in t.test_id for t in parsed.tests)
+    assert (workspace / "tcup-load-list.txt").read_text().split() == chosen
+    assert out.getvalue().splitlines()[-1].startswith(f"ran {len(ran)}/{len(chosen)}")
+
+
+def test_ctrl_c_keeps_the_partial_stream(workspace: Path, tmp_path: Path) -> None:
+    ids = execute.list_tests(workspace, tmp_path / "cache")
+
+    class Interrupting(execute.PlainProgress):
+        def test_done(self, test_id: str, status: str, duration: float | None) -> None:
+            super().test_done(test_id, status, duration)
+            raise KeyboardInterrupt
+
+    subunit_path = tmp_path / "results.subunit"
+    result = execute.execute(
+        workspace,
+        ids,
+        subunit_path,
+        concurrency=1,
+        progress=Interrupting(io.StringIO()),
+        env=_env(),
+    )
+    assert result.interrupted and not result.complete
+    assert result.failure_reason == "interrupted"
+    partial = read_subunit(subunit_path.read_bytes())
+    assert len([t for t in partial.tests]) >= 1
+
+
+def test_a_crashing_run_is_reported_incomplete(workspace: Path, tmp_path: Path) -> None:
+    suite_dir = Path((workspace / ".stestr.conf").read_text().split("test_path=")[1].split("\n")[0])
+    (suite_dir / "test_crash.py").write_text(
+        "import os\nimport unittest\n\n\nclass CrashTest(unittest.TestCase):\n"
+        "    def test_crash(self):\n        os._exit(3)\n",
+        encoding="utf-8",
+    )
+    ids = execute.list_tests(workspace, tmp_path / "cache")
+    crash = [i for i in ids if "CrashTest" in i]
+    assert crash
+    result = execute.execute(
+        workspace, crash, tmp_path / "results.subunit", concurrency=1, env=_env()
+    )
+    assert not result.complete and not result.interrupted
+    assert "never reported a result" in (result.failure_reason or "")
+    assert result.unreported == tuple(crash)
+
+
+def test_execute_refuses_an_empty_list(workspace: Path, tmp_path: Path) -> None:
+    from tcup.errors import RunError
+
+    with pytest.raises(RunError, match="no test"):
+        execute.execute(workspace, [], tmp_path / "r.subunit")
+
+
+def test_default_concurrency_is_the_cpu_count() -> None:
+    assert execute.default_concurrency() == len(os.sched_getaffinity(0))
+
+
+def test_stestr_comes_from_this_environment() -> None:
+    assert Path(execute._stestr()).parent == Path(sys.executable).parent
