@@ -40,11 +40,18 @@ class Actor:
     headers: dict[str, str]
 
 
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory) -> Path:
+    """Server keys shared by all tests (an RSA receipt key takes seconds to generate)."""
+    return tmp_path_factory.mktemp("server-keys")
+
+
 @pytest.fixture
-def server_settings(tmp_path: Path):
+def server_settings(tmp_path: Path, keys_dir: Path):
     settings = load_settings(
         environ={},
         data_dir=tmp_path / "data",
+        keys_dir=keys_dir,
         cookie_secure=False,
         public_url="http://testserver",
         results_per_page=5,
