@@ -95,6 +95,14 @@ def report(
         target = env.target
     if not add_ons and env is not None and env.add_ons:
         add_ons = env.add_ons
+    if loaded.results is not None and loaded.results.fixtures:
+        LOG.warning(
+            "%d class fixture(s) failed, so their tests did not run: %s",
+            len(loaded.results.fixtures),
+            ", ".join(f.test_id for f in loaded.results.fixtures),
+        )
+    if loaded.format == "refstack":
+        LOG.info("a RefStack body lists passed tests only: other tests count as not run")
     main = load_guideline(guideline, guideline_source)
     if env is not None and env.guideline_sha256 and env.guideline_sha256 != main.sha256:
         LOG.warning(

@@ -131,3 +131,11 @@ def test_cli_unknown_target_exit_2() -> None:
     argv = ["report", str(V2), "--guideline", str(GUIDELINE), "--target", "toaster"]
     assert main(argv, stdout=io.StringIO(), stderr=err) == 2
     assert "no target 'toaster'" in err.getvalue()
+
+
+def test_class_fixture_errors_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="tcup.commands.report"):
+        report(V2, str(GUIDELINE), "object", fmt="json", stdout=io.StringIO())
+    assert "setUpClass (tempest.api.object_storage.test_account_services.AccountTest)" in (
+        caplog.text
+    )
