@@ -15,10 +15,11 @@ runs.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -140,7 +141,7 @@ class Credentials:
         if self.verify is False:
             args.append("--insecure")
         elif isinstance(self.verify, str):
-            args += ["--os-cacert", self.verify]
+            args += ["--os-cacert", os.path.abspath(self.verify)]
         return args
 
 
@@ -363,7 +364,8 @@ def preflight(
 def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
     where = creds.auth_url
     try:
-        return session.auth.get_access(session)
+        with _quiet("keystoneauth.identity.generic.base"):  # its discovery warning repeats ours
+            return session.auth.get_access(session)
     except ksa_exc.Unauthorized as exc:
         if creds.project and _unscoped_ok(creds, session):
             raise PreflightError(
@@ -405,6 +407,17 @@ def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
         ) from exc
     except ksa_exc.ClientException as exc:
         raise PreflightError(f"authentication at {where} failed: {_short(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _unscoped_ok(creds: Credentials, session: ksa_session.Session) -> bool:

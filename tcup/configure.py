@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,7 +140,7 @@ def configure(
         cmd += [f"{section}.{key}", value]
     LOG.info("generating tempest.conf with python-tempestconf (%s credentials)", mode)
     log_path = workspace / "tempestconf.log"
-    env = dict(os.environ)
+    env = tempestconf_env(os.environ)
     env.setdefault("HOME", str(workspace))
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.run(
@@ -156,6 +156,18 @@ def configure(
     if options.overrides is not None or options.extra:
         merge_overrides(conf, options.overrides, options.extra)
     return Configured(workspace, conf, mode, secrets)
+
+
+_PATH_VARS = ("OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CACERT", "OS_CERT", "OS_KEY")
+
+
+def tempestconf_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for tempestconf, which runs in the workspace: paths made absolute."""
+    env = dict(environ)
+    for name in _PATH_VARS:
+        if env.get(name) and not os.path.isabs(env[name]):
+            env[name] = os.path.abspath(env[name])
+    return env
 
 
 def tcup_overrides(workspace: Path, info: CloudInfo) -> list[tuple[str, str, str]]:

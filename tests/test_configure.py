@@ -173,3 +173,11 @@ def test_init_workspace_runs_tempest_init_once(tmp_path: Path) -> None:
     marker.write_text("kept", encoding="utf-8")
     assert configure.init_workspace(ws) == ws  # reused, not re-created
     assert marker.read_text(encoding="utf-8") == "kept"
+
+
+def test_tempestconf_env_makes_credential_paths_absolute(tmp_path: Path) -> None:
+    env = configure.tempestconf_env(
+        {"OS_CLIENT_CONFIG_FILE": "rel/clouds.yaml", "OS_CACERT": "/abs/ca.pem", "X": "y"}
+    )
+    assert env["OS_CLIENT_CONFIG_FILE"] == str(Path.cwd() / "rel" / "clouds.yaml")
+    assert env["OS_CACERT"] == "/abs/ca.pem" and env["X"] == "y"

@@ -1,0 +1,238 @@
+"""``tcup run`` and ``tcup check`` against the real loopback reference cloud.
+
+Real Keystone, Swift and Glance (``tools/cloud/up``), real Tempest, real
+python-tempestconf, real stestr.  Slow: a Storage run with dynamic
+credentials takes about two minutes on two cores.
+
+58/58 for Storage: with pre-provisioned accounts Tempest itself skips
+``AccountTest.test_list_containers_with_marker`` (upstream bug 2147232) and
+``test_list_no_containers`` fails whenever an earlier run left containers in
+the shared accounts, so the pass-everything run uses admin credentials and
+Tempest's dynamic credentials (fresh projects), as refstack-client does.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tcup import cli
+from tcup.errors import ExitCode
+from tcup.results import read_refstack, read_subunit
+
+pytestmark = pytest.mark.integration
+
+INTEROP = Path(
+    os.environ.get("TCUP_INTEROP_DIR")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "interop"
+)
+GUIDELINE = str(INTEROP / "2020.06.json")
+OUTPUT_FILES = (
+    "manifest.json",
+    "tempest.conf",
+    "test-list.txt",
+    "results.subunit",
+    "results.json",
+    "results-extended.json",
+    "junit.xml",
+    "report.txt",
+    "report.md",
+    "report.html",
+    "report.json",
+)
+
+
+def _tcup(cloud, monkeypatch, *argv: str, admin: bool = False) -> tuple[int, str, str]:  # noqa: ANN001
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    for key, value in cloud.env(admin=admin).items():
+        if key.startswith("OS_"):
+            monkeypatch.setenv(key, value)
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _secrets(cloud) -> list[str]:  # noqa: ANN001
+    accounts = yaml.safe_load(cloud.accounts_yaml.read_text(encoding="utf-8"))
+    return [cloud.user.password, cloud.admin.password] + [a["password"] for a in accounts]
+
+
+def _assert_no_secret(out: Path, secrets: list[str]) -> None:
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in data, f"a password leaked into {path.name}"
+
+
+def test_storage_run_passes_all_58_tests_with_real_tempest(
+    reference_cloud, monkeypatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _tcup(
+        reference_cloud,
+        monkeypatch,
+        "run",
+        "--guideline",
+        GUIDELINE,
+        "--target",
+        "object",
+        "--out",
+        str(out),
+        "--workspace",
+        str(tmp_path / "ws"),
+        admin=True,
+    )
+    assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
+    for name in OUTPUT_FILES:
+        assert (out / name).is_file(), name
+
+    listed = (out / "test-list.txt").read_text(encoding="utf-8").split()
+    assert len(listed) == 58
+    results = read_subunit((out / "results.subunit").read_bytes())
+    tests = [t for t in results.tests if t.kind == "test"]
+    assert {t.test_id for t in tests} == set(listed)  # real Tempest ran exactly the list
+    assert all(t.status == "passed" for t in tests), [
+        (t.test_id, t.status, t.reason) for t in tests if t.status != "passed"
+    ]
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    body = read_refstack((out / "results.json").read_bytes())
+    assert len(body.results) == 58
+    assert body.cpid == manifest["cpid"]
+    assert manifest["exit_status"] == 0 and manifest["credentials_mode"] == "dynamic"
+    assert manifest["guideline"] == "2020.06" and manifest["tests_run"] == 58
+    assert manifest["versions"]["tempest"] and manifest["versions"]["tempestconf"]
+    import hashlib
+
+    assert (
+        manifest["test_list_sha256"]
+        == hashlib.sha256((out / "test-list.txt").read_bytes()).hexdigest()
+    )
+    assert manifest["guideline_sha256"] == hashlib.sha256(Path(GUIDELINE).read_bytes()).hexdigest()
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["qualifies"] is True
+    junit = ET.parse(out / "junit.xml").getroot()  # noqa: S314 - our own file
+    assert len(junit.findall(".//testcase")) == 58
+
+    conf = (out / "tempest.conf").read_text(encoding="utf-8")
+    assert "use_dynamic_credentials = True" in conf
+    _assert_no_secret(out, _secrets(reference_cloud))
+
+
+def test_platform_run_shows_missing_services_and_runs_the_rest(
+    reference_cloud, monkeypatch, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = _tcup(
+        reference_cloud,
+        monkeypatch,
+        "run",
+        "--guideline",
+        GUIDELINE,
+        "--target",
+        "platform",
+        "--accounts",
+        str(reference_cloud.accounts_yaml),
+        "--image",
+        str(reference_cloud.image),
+        "--out",
+        str(out),
+    )
+    assert code == ExitCode.NOT_QUALIFIED, stdout[-3000:] + stderr[-3000:]
+    head = stdout.split("running ")[0]
+    assert "missing services: block-storage, compute, network" in head  # before any test
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["missing_services"] == ["block-storage", "compute", "network"]
+    assert manifest["credentials_mode"] == "accounts"
+    listed = (out / "test-list.txt").read_text(encoding="utf-8").split()
+    assert listed and all(
+        t.startswith(("tempest.api.identity.", "tempest.api.object_storage.", "tempest.api.image."))
+        for t in listed
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["qualifies"] is False
+    text = (out / "report.txt").read_text(encoding="utf-8")
+    assert "compute-servers-create" in text and "NOT RUN" in text.upper()
+    _assert_no_secret(out, _secrets(reference_cloud))
+
+
+def test_missing_service_is_a_preflight_failure_when_asked(
+    reference_cloud, monkeypatch, tmp_path: Path
+) -> None:
+    code, stdout, stderr = _tcup(
+        reference_cloud,
+        monkeypatch,
+        "run",
+        "--guideline",
+        GUIDELINE,
+        "--target",
+        "platform",
+        "--no-skip-missing-services",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert code == ExitCode.PREFLIGHT
+    assert "lacks service(s) the target needs: block-storage, compute, network" in stderr
+    assert not (tmp_path / "out" / "results.subunit").exists()
+
+
+def test_check_reports_cloud_and_cpid(reference_cloud, monkeypatch) -> None:
+    code, stdout, _ = _tcup(
+        reference_cloud, monkeypatch, "check", "--guideline", GUIDELINE, "--target", "object"
+    )
+    assert code == 0, stdout
+    conn = reference_cloud.connect(admin=True)
+    identity = next(s for s in conn.identity.services() if s.type == "identity")
+    assert f"cpid:       {identity.id} (from keystone)" in stdout
+    assert "pre-flight: ok" in stdout
+
+
+def test_check_wrong_password(reference_cloud, monkeypatch) -> None:
+    monkeypatch.setenv("OS_CLIENT_SECURE_FILE", "/nonexistent")
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("OS_AUTH_URL", reference_cloud.auth_url)
+    monkeypatch.setenv("OS_USERNAME", reference_cloud.user.username)
+    monkeypatch.setenv("OS_PASSWORD", "not-the-password")
+    monkeypatch.setenv("OS_PROJECT_NAME", reference_cloud.user.project_name)
+    monkeypatch.setenv("OS_USER_DOMAIN_NAME", "Default")
+    monkeypatch.setenv("OS_PROJECT_DOMAIN_NAME", "Default")
+    err = io.StringIO()
+    code = cli.main(["check"], stdout=io.StringIO(), stderr=err)
+    assert code == ExitCode.PREFLIGHT
+    assert "refused the credentials of user 'tcup' (HTTP 401)" in err.getvalue()
+
+
+def test_check_wrong_project(reference_cloud, monkeypatch) -> None:
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("OS_AUTH_URL", reference_cloud.auth_url)
+    monkeypatch.setenv("OS_USERNAME", reference_cloud.user.username)
+    monkeypatch.setenv("OS_PASSWORD", reference_cloud.user.password)
+    monkeypatch.setenv("OS_PROJECT_NAME", "no-such-project")
+    monkeypatch.setenv("OS_USER_DOMAIN_NAME", "Default")
+    monkeypatch.setenv("OS_PROJECT_DOMAIN_NAME", "Default")
+    err = io.StringIO()
+    code = cli.main(["check"], stdout=io.StringIO(), stderr=err)
+    assert code == ExitCode.PREFLIGHT
+    assert "cannot scope to project 'no-such-project'" in err.getvalue()
+    assert reference_cloud.user.password not in err.getvalue()
+
+
+def test_check_stopped_swift(reference_cloud, monkeypatch) -> None:
+    with reference_cloud.stopped("swift-proxy"):
+        code, stdout, stderr = _tcup(
+            reference_cloud, monkeypatch, "check", "--guideline", GUIDELINE, "--target", "object"
+        )
+    assert code == ExitCode.PREFLIGHT
+    assert "object-store endpoint http://127.0.0.1:8080/v1/AUTH_" in stderr
+    assert "does not answer: connection refused" in stderr
