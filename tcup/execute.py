@@ -321,6 +321,11 @@ class ExecutionResult:
         return (self.ended - self.started).total_seconds()
 
     @property
+    def tests_reported(self) -> int:
+        """Planned tests that reported a final status (class fixtures not counted)."""
+        return sum(1 for t in self.statuses if not _is_fixture(t))
+
+    @property
     def unreported(self) -> tuple[str, ...]:
         """Planned tests with no result that no failed class/module fixture explains."""
         failed_scopes = [

@@ -208,7 +208,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                 test_timeout=options.test_timeout,
                 progress=execute_mod.progress_for(stdout),
             )
-            manifest.tests_run = len(execution.statuses)
+            manifest.tests_run = execution.tests_reported
         else:
             (out / "test-list.txt").write_text("", encoding="utf-8")
             manifest.test_list_sha256 = manifest_mod.test_list_sha256([])
