@@ -11,6 +11,10 @@ ETC=$STATE/etc
 RUN=$STATE/run
 LOGS=$STATE/logs
 
+# Everything here talks to 127.0.0.1: never through a proxy of the caller's environment.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
+
 # Every service, in start order. Groups are what --only accepts besides names.
 SERVICES=(keystone swift-account swift-container swift-object swift-proxy
   swift-container-updater swift-object-updater glance)

@@ -72,6 +72,21 @@ def load_secrets(state: Path) -> dict[str, str]:
     return data
 
 
+def check_xattrs(device: Path) -> None:
+    """Swift keeps object metadata in user xattrs: fail early where the file system lacks them."""
+    probe = device / ".xattr-probe"
+    probe.touch()
+    try:
+        os.setxattr(probe, "user.tcup.probe", b"1")
+    except OSError as err:
+        sys.exit(
+            f"error: {device} does not support user extended attributes ({err.strerror}), "
+            "which Swift needs; set TCUP_CLOUD_DIR to a folder on ext4 or xfs"
+        )
+    finally:
+        probe.unlink()
+
+
 def render(state: Path, venv: Path) -> None:
     secrets_ = load_secrets(state)
     etc = state / "etc"
@@ -120,6 +135,8 @@ def render(state: Path, venv: Path) -> None:
         state / "cache" / "swift",
     ):
         folder.mkdir(parents=True, exist_ok=True)
+
+    check_xattrs(state / "srv" / "node" / "d1")
 
     # A tiny raw disk image for Glance and Tempest's image tests: made here, never downloaded.
     image = state / "image.img"
