@@ -202,17 +202,22 @@ class WebRoute(APIRoute):
             except PageError as exc:
                 response = error_page(request, exc.status, exc.title, exc.message)
             except NotFound as exc:
-                response = error_page(request, 404, "Not found", exc.message)
+                response = error_page(request, 404, "Not found", _sentence(exc.message))
             except Forbidden as exc:
-                response = error_page(request, 403, "Not allowed", exc.message)
+                response = error_page(request, 403, "Not allowed", _sentence(exc.message))
             except ReviewError as exc:
-                response = error_page(request, 400, "Not done", exc.message)
+                response = error_page(request, 400, "Not done", _sentence(exc.message))
             for name, value in security.SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             response.headers.setdefault("Cache-Control", "no-store")
             return response
 
         return page
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def redirect(path: str, done: str | None = None, **params: str) -> RedirectResponse:

@@ -178,7 +178,7 @@ def failure_details(who: Caller, result: Result) -> dict[str, Any]:
     except InputError:
         LOG.warning("result %s: stored extended results unreadable", result.id)
         return {}
-    return {t.name: t for t in extended.results.tests if t.status != "success"}
+    return {t.name: t for t in extended.results.tests if t.status != "passed"}
 
 
 def manifest_facts(who: Caller, result: Result) -> list[tuple[str, str]]:
