@@ -6,7 +6,6 @@ import binascii
 import hashlib
 import json
 import logging
-import os
 import socket
 from pathlib import Path
 
@@ -17,18 +16,15 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from tcup import signing
 from tcup import upload as up
 from tcup.errors import ExitCode, InputError, UploadError
+from tests.interop import require_interop
 from tests.refstack_fake import FakeRefstack, free_port
 
-INTEROP = Path(
-    os.environ.get("TCUP_INTEROP_DIR")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "interop"
-)
 FAST = {"backoff": 0.001, "timeout": 5.0}
 
 
 def guideline_body(count: int = 25, cpid: str = "b33dc8a37c8607c6a7612f6296139578") -> bytes:
     """An upload body of real test names and ids, serialised like refstack-client does."""
-    guideline = json.loads((INTEROP / "2020.06.json").read_bytes())
+    guideline = json.loads((require_interop() / "2020.06.json").read_bytes())
     results = []
     for capability in guideline["capabilities"].values():
         for name, test in capability["tests"].items():
