@@ -229,7 +229,7 @@ def upload(
                 break
             delay = _delay(attempts, backoff, retry_after, max_delay)
             LOG.warning(
-                "upload attempt %d of %d %s; retrying in %.1fs",
+                "upload attempt %d of %d %s; retrying in %.2fs",
                 attempts,
                 retries + 1,
                 last_error,
