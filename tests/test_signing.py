@@ -6,9 +6,12 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import stat
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -359,3 +362,96 @@ def test_bearer_token_refuses_other_algorithms_and_garbage(key):
     no_openid = jwt.encode({"exp": int(time.time()) + 60}, signing.private_key_pem(key), "RS256")
     with pytest.raises(SignatureError, match="no 'user_openid'"):
         signing.verify_bearer_token(no_openid, [line])
+
+
+# ------------------------------------------- the real RefStack server's checks
+
+REFSTACK_VERSION = "2.1.0"
+
+# Run inside a virtualenv with refstack==2.1.0: feeds RefStack's own validators and its
+# JWT hook the requests tcup makes, and reports what RefStack says about each.
+REFSTACK_CHECKS = r"""
+import json, sys
+from types import SimpleNamespace
+from refstack.api import exceptions as api_exc
+from refstack.api import utils, validators
+
+case = json.load(sys.stdin)
+out = {}
+
+def attempt(name, fn):
+    try:
+        out[name] = ["ok", fn()]
+    except api_exc.ValidationError as exc:
+        out[name] = ["refused", exc.title]
+
+def request(body, headers):
+    return SimpleNamespace(body=body.encode("utf-8"), headers=headers)
+
+results = validators.TestResultValidator()
+for name, body in case["bodies"].items():
+    attempt(name, lambda b=body: results.validate(request(b, case["headers"])))
+attempt("pubkey", lambda: validators.PubkeyValidator().validate(
+    request(json.dumps(case["pubkey"]), {})))
+fmt, blob = case["headers"]["X-Public-Key"].split()[:2]
+utils.db.get_user_pubkeys = lambda openid: [{"format": fmt, "pubkey": blob}]
+for name in ("token", "foreign_token"):
+    attempt(name, lambda n=name: utils.decode_token(
+        SimpleNamespace(headers={"Authorization": "Bearer " + case[n]})))
+print(json.dumps(out))
+"""
+
+
+def refstack_python() -> Path:
+    """Python of a cached virtualenv with the RefStack server installed (made on first use)."""
+    cache = Path(os.environ.get("TCUP_DEV_CACHE") or Path.home() / ".cache" / "tcup-dev")
+    venv = cache / f"refstack-{REFSTACK_VERSION}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", f"refstack=={REFSTACK_VERSION}"],
+            check=True,
+        )
+    return python
+
+
+@pytest.mark.integration
+def test_refstack_server_accepts_our_signatures_keys_and_tokens(key, other_key):
+    body = json.dumps(
+        {
+            "cpid": "b33dc8a37c8607c6a7612f6296139578",
+            "duration_seconds": 3,
+            "results": [{"name": "tempest.api.compute.test_x.T.test_y", "uuid": "u"}],
+        }
+    )
+    case = {
+        "bodies": {
+            "signed": body,
+            "tampered": body.replace('"duration_seconds": 3', '"duration_seconds": 4'),
+        },
+        "headers": {
+            "X-Signature": signing.sign(body.encode(), key),
+            "X-Public-Key": signing.public_key_line(key),
+        },
+        "pubkey": {
+            "raw_key": signing.public_key_line(key, "me@host"),
+            "self_signature": signing.self_signature(key),
+        },
+        "token": signing.bearer_token(key, "https://openid.example/alice", lifetime=60),
+        "foreign_token": signing.bearer_token(other_key, "https://openid.example/alice"),
+    }
+    done = subprocess.run(
+        [str(refstack_python()), "-c", REFSTACK_CHECKS],
+        input=json.dumps(case),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    verdicts = json.loads(done.stdout.strip().splitlines()[-1])
+    assert verdicts["signed"] == ["ok", None]
+    assert verdicts["tampered"] == ["refused", "Signature verification failed"]
+    assert verdicts["pubkey"] == ["ok", None]
+    assert verdicts["token"][0] == "ok"
+    assert verdicts["token"][1]["user_openid"] == "https://openid.example/alice"
+    assert verdicts["foreign_token"][0] == "refused"
