@@ -46,19 +46,28 @@ def keys_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("server-keys")
 
 
+@pytest.fixture(scope="session")
+def guideline_dir(tmp_path_factory) -> Path:
+    """The real interop guidelines, synced once through ``tcup-server guidelines sync``."""
+    root = tmp_path_factory.mktemp("guidelines")
+    report = sync(GuidelineDirectory(root), str(interop_dir()))
+    assert "2020.06" in report.stored
+    return root
+
+
 @pytest.fixture
-def server_settings(tmp_path: Path, keys_dir: Path):
+def server_settings(tmp_path: Path, keys_dir: Path, guideline_dir: Path):
     settings = load_settings(
         environ={},
         data_dir=tmp_path / "data",
         keys_dir=keys_dir,
+        guideline_dir=guideline_dir,
         cookie_secure=False,
         public_url="http://testserver",
         results_per_page=5,
     )
     engine = db.make_engine(settings.resolved_database_url)
     db.upgrade(engine)
-    sync(GuidelineDirectory(settings.resolved_guideline_dir), str(interop_dir()))
     engine.dispose()
     return settings
 
