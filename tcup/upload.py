@@ -19,10 +19,12 @@ import json
 import logging
 import os
 import random
+import re
 import shlex
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 
 from tcup import __version__
 from tcup.errors import InputError, UploadError
@@ -192,7 +195,9 @@ def upload(
     attempts = 0
     last_error = ""
     last_status: int | None = None
-    with requests.Session() as session:
+    with requests.Session() as session, warnings.catch_warnings():
+        if verify is False:  # said once above, not once per request
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         while True:
             attempts += 1
             retry_after: float | None = None
@@ -239,7 +244,7 @@ def upload(
 
     raise UploadFailed(
         f"upload to {endpoint} failed after {attempts} attempt(s): {last_error}",
-        hint="check that the server is reachable and up; the results were not changed",
+        hint="check that the server is reachable and up",
         attempts=attempts,
         status=last_status,
     )
@@ -271,15 +276,14 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 def _reason(exc: Exception) -> str:
-    """The innermost useful words of a requests/urllib3 exception."""
-    text = str(exc)
-    for marker in ("Failed to establish a new connection: ", "Caused by "):
-        if marker in text:
-            text = text.split(marker, 1)[1]
-    text = text.strip(" ()'\"")
-    if "] " in text and text.startswith("[Errno"):
-        text = text.split("] ", 1)[1]
-    return text.rstrip("')\"") or type(exc).__name__
+    """The useful words of a requests/urllib3 error, without connection object reprs."""
+    inner: Any = exc.args[0] if exc.args else exc
+    inner = getattr(inner, "reason", inner)  # urllib3's MaxRetryError wraps the cause
+    text = str(inner)
+    text = re.sub(r"^(<[^>]*>|\w*Connection(Pool)?\([^)]*\)): ", "", text)
+    text = text.removeprefix("Failed to establish a new connection: ")
+    text = re.sub(r"\[Errno -?\d+\] ", "", text)
+    return text.strip() or type(exc).__name__
 
 
 def _server_words(response: requests.Response) -> str:

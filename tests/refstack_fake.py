@@ -17,6 +17,7 @@ import base64
 import binascii
 import hashlib
 import json
+import ssl
 import threading
 import uuid
 from collections import deque
@@ -67,7 +68,12 @@ class Forced:
 class FakeRefstack:
     """``with FakeRefstack() as server: upload(body, server.url)``."""
 
-    def __init__(self, anonymous: bool = True, ui_url: str = "https://refstack.example.org"):
+    def __init__(
+        self,
+        anonymous: bool = True,
+        ui_url: str = "https://refstack.example.org",
+        tls: tuple[str, str] | None = None,
+    ):
         self.anonymous = anonymous
         self.ui_url = ui_url
         self.pubkeys: dict[str, str] = {}  # md5(blob) -> openid
@@ -77,6 +83,12 @@ class FakeRefstack:
         self.receipt_extras: dict = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.scheme = "http"
+        if tls is not None:  # (certificate file, key file)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -95,7 +107,7 @@ class FakeRefstack:
     def url(self) -> str:
         """The API root, as users pass it to ``--url``."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/api"
+        return f"{self.scheme}://{host}:{port}/api"
 
     # -- test controls
     def register_key(self, public_key_line: str, openid: str = "https://openid.example/u") -> None:
