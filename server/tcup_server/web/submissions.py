@@ -129,11 +129,14 @@ def capability_rows(score: dict[str, Any] | None, details: dict[str, Any]) -> li
                 failing.append(TestRow(name, "not passed"))
             else:
                 failing.append(TestRow(name, found.status, _detail_text(found)))
+        outcome = cap.get("outcome", "")
+        if outcome == "not run" and any(f.status == "failed" for f in failing):
+            outcome = "failed"  # the score only knew passed names; the run says these failed
         rows.append(
             CapabilityRow(
                 name=cap.get("name", ""),
                 status=cap.get("status", ""),
-                outcome=cap.get("outcome", ""),
+                outcome=outcome,
                 passed=int(cap.get("passed", 0)),
                 total=int(cap.get("total", 0)),
                 flagged=int(cap.get("flagged", 0)),
