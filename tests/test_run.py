@@ -239,3 +239,22 @@ def test_leaked_secret_is_removed_and_reported(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="bad.txt"):
         run_mod._check_secrets(tmp_path, [CANARY])
     assert not (tmp_path / "bad.txt").exists() and (tmp_path / "ok.txt").exists()
+
+
+def test_run_options_from_tcup_environment(monkeypatch) -> None:
+    from tcup import cli, settings
+    from tcup.commands import run as run_command
+
+    monkeypatch.setenv("TCUP_SKIP_MISSING_SERVICES", "false")
+    monkeypatch.setenv("TCUP_CONCURRENCY", "3")
+    monkeypatch.setenv("TCUP_ADD_ON", "dns.2020.06,orchestration.2020.06")
+    parser = cli.build_parser(settings.load_defaults(environ=dict(os.environ)))
+    args = parser.parse_args(["run", "--guideline", "2020.06"])
+    seen = {}
+    monkeypatch.setattr(run_mod, "run", lambda options, stdout: seen.setdefault("o", options) and 0)
+    run_command.run(args, io.StringIO())
+    options = seen["o"]
+    assert options.skip_missing_services is False
+    assert options.concurrency == 3
+    assert options.add_ons == ("dns.2020.06", "orchestration.2020.06")
+    assert options.statuses == ("required",)

@@ -85,6 +85,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _truthy(value: object) -> bool:
+    """A bool from argparse, or a string from TCUP_* / the config file."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_guideline_arguments(parser, required=True)
     parser.add_argument(
@@ -169,7 +176,7 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         workspace=args.workspace,
         concurrency=args.concurrency,
         test_timeout=args.test_timeout,
-        skip_missing_services=args.skip_missing_services,
+        skip_missing_services=_truthy(args.skip_missing_services),
         url=args.url,
         key=args.key,
     )
