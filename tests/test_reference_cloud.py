@@ -14,7 +14,8 @@ import uuid
 import pytest
 import requests
 import yaml
-from conftest import CLOUD_TOOLS, ReferenceCloud, cloud_tool, running_services
+
+from tests.conftest import CLOUD_TOOLS, ReferenceCloud, cloud_tool, running_services
 
 pytestmark = pytest.mark.integration
 
@@ -111,8 +112,13 @@ def test_tempest_accounts_can_log_in_with_their_roles(reference_cloud: Reference
     accounts = yaml.safe_load(reference_cloud.accounts_yaml.read_text())
     roles = sorted(tuple(a["roles"]) for a in accounts)
     assert roles.count(("member", "swiftoperator")) == 4
+    assert roles.count(("reader",)) == 4
     assert roles.count(("ResellerAdmin",)) == 2
-    assert len({a["project_name"] for a in accounts}) == len(accounts)
+    # Tempest takes the images tests' project_reader from the primary's project.
+    operator_projects = {a["project_name"] for a in accounts if "member" in a["roles"]}
+    reader_projects = {a["project_name"] for a in accounts if a["roles"] == ["reader"]}
+    assert operator_projects == reader_projects
+    assert len({a["username"] for a in accounts}) == len(accounts)
     for account in accounts:
         auth = v3.Password(
             auth_url=reference_cloud.auth_url,

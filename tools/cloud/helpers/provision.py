@@ -8,22 +8,23 @@ all: far faster than one `openstack` CLI call per resource (pitfall 17).
 Writes into the state dir (mode 0600 where a password is inside):
   clouds.yaml   clouds `tcup-reference` (non-admin) and `tcup-reference-admin`
   openrc        OS_* variables of the non-admin user; openrc-admin for admin
-  accounts.yaml Tempest pre-provisioned accounts (4 operators, 2 reseller admins)
+  accounts.yaml Tempest pre-provisioned accounts (4 operators + 4 readers, 2 reseller admins)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import openstack.connection
 import yaml
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
+from render import SECRET_NAMES, load_secrets
 
 LOG = logging.getLogger("provision")
 
@@ -37,11 +38,36 @@ SWIFT_URL = "http://127.0.0.1:8080/v1/AUTH_$(project_id)s"
 GLANCE_URL = "http://127.0.0.1:9292"
 
 OPERATOR_ROLES = ("member", "swiftoperator")
-RESELLER_ROLES = ("ResellerAdmin",)
-# name -> roles on its own project (same names as render.ACCOUNTS)
-ACCOUNTS = {f"tcup-account-{i}": OPERATOR_ROLES for i in range(1, 5)} | {
-    f"tcup-account-{i}": RESELLER_ROLES for i in range(5, 7)
-}
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Tempest pre-provisioned account: `roles` are listed in accounts.yaml;
+    `extra_roles` are granted in Keystone but not listed, so Tempest never picks
+    the account for a persona of those roles."""
+
+    name: str
+    project: str
+    roles: tuple[str, ...]
+    extra_roles: tuple[str, ...] = ()
+
+
+# Four operator projects, each with an operator (Tempest's primary/member persona)
+# and a reader in the same project (the images tests' project_reader persona
+# must share the primary's project). Two reseller admins without `member`, so
+# one is never handed out as the operator of the negative quota test; they can
+# read (unlisted `reader`) for when Tempest hands one out as the "alt" user.
+ACCOUNTS = [
+    acct
+    for i in range(1, 5)
+    for acct in (
+        Account(f"tcup-account-{i}", f"tcup-account-{i}", OPERATOR_ROLES),
+        Account(f"tcup-account-{i}-reader", f"tcup-account-{i}", ("reader",)),
+    )
+] + [
+    Account(f"tcup-account-{i}", f"tcup-account-{i}", ("ResellerAdmin",), ("reader",))
+    for i in range(5, 7)
+]
 
 
 def write_private(path: Path, text: str) -> None:
@@ -157,9 +183,10 @@ def openrc(username: str, password: str, project: str) -> str:
 
 
 def provision(state: Path, glance: bool) -> None:
+    secrets = load_secrets(state, [*SECRET_NAMES, *(a.name for a in ACCOUNTS)])
     passwords = {
         key.removeprefix("password_"): value
-        for key, value in json.loads((state / "secrets.json").read_text()).items()
+        for key, value in secrets.items()
         if key.startswith("password_")
     }
     # An explicit session: no OS_* variable or clouds.yaml of the caller leaks in.
@@ -174,8 +201,9 @@ def provision(state: Path, glance: bool) -> None:
     p.user("glance", service_project, ("admin", "service"))
     tcup_project = p.project("tcup", "Non-admin project of the reference cloud")
     p.user("tcup", tcup_project, OPERATOR_ROLES)
-    for name, roles in ACCOUNTS.items():
-        p.user(name, p.project(name, "Tempest pre-provisioned account"), roles)
+    for account in ACCOUNTS:
+        project = p.project(account.project, "Tempest pre-provisioned accounts")
+        p.user(account.name, project, account.roles + account.extra_roles)
 
     p.service("swift", "object-store", SWIFT_URL, "Swift object storage")
     p.service("glance", "image", GLANCE_URL if glance else None, "Glance image service")
@@ -191,14 +219,14 @@ def provision(state: Path, glance: bool) -> None:
     write_private(state / "openrc-admin", openrc("admin", passwords["admin"], "admin"))
     accounts = [
         {
-            "username": name,
-            "password": passwords[name],
-            "project_name": name,
+            "username": account.name,
+            "password": passwords[account.name],
+            "project_name": account.project,
             "user_domain_name": "Default",
             "project_domain_name": "Default",
-            "roles": list(roles),
+            "roles": list(account.roles),
         }
-        for name, roles in ACCOUNTS.items()
+        for account in ACCOUNTS
     ]
     write_private(state / "accounts.yaml", yaml.safe_dump(accounts, sort_keys=False))
     LOG.info("wrote clouds.yaml, openrc, openrc-admin and accounts.yaml in %s", state)

@@ -35,10 +35,8 @@ FILES = {
 # Files holding a service password: readable by the owner only.
 SECRET_FILES = {"proxy-server.conf", "glance-api.conf"}
 
-# Test accounts for Tempest runs without admin (pre-provisioned credentials):
-# four operators and two reseller admins that deliberately lack `member`.
-ACCOUNTS = [f"tcup-account-{i}" for i in range(1, 7)]
-SECRET_NAMES = ["admin", "tcup", "swift", "glance", *ACCOUNTS]
+# Users whose passwords render needs or knows up front; provision adds its test accounts.
+SECRET_NAMES = ["admin", "tcup", "swift", "glance"]
 
 IMAGE_SIZE = 64 * 1024
 
@@ -52,14 +50,17 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def load_secrets(state: Path) -> dict[str, str]:
-    """Return the passwords and hash seeds of this state dir, creating missing ones."""
+def load_secrets(state: Path, users: list[str] = SECRET_NAMES) -> dict[str, str]:
+    """Return the passwords (``password_<user>``) and hash seeds of this state dir.
+
+    Missing ones are generated and saved; existing ones never change.
+    """
     path = state / "secrets.json"
     data: dict[str, str] = {}
     if path.exists():
         data = json.loads(path.read_text(encoding="utf-8"))
     changed = False
-    for name in SECRET_NAMES:
+    for name in users:
         if f"password_{name}" not in data:
             data[f"password_{name}"] = secrets.token_urlsafe(18)
             changed = True
