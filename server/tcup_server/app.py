@@ -96,9 +96,9 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 
     from tcup_server import web
     from tcup_server.api import guidelines as guidelines_api
-    from tcup_server.api import profile, results, tcup
+    from tcup_server.api import meta, profile, results, tcup
 
-    for module in (results, tcup, profile, guidelines_api):
+    for module in (results, meta, tcup, profile, guidelines_api):
         app.include_router(module.router)
     app.include_router(web.router)
     return app

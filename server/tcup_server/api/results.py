@@ -253,6 +253,18 @@ def list_results(
     }
 
 
+UPLOAD_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    **UPLOAD_DOC["requestBody"]["content"]["application/json"]["schema"],
+}
+
+
+@router.get("/schema", summary="The JSON schema of an upload body (RefStack's)")
+def upload_schema() -> dict[str, Any]:
+    """What ``POST /v1/results`` accepts, as RefStack serves it from ``/v1/results/schema``."""
+    return UPLOAD_SCHEMA
+
+
 def _role(user: User | None, row: Result) -> str:
     if user is not None and user.is_staff:
         return "foundation"

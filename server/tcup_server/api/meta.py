@@ -1,0 +1,232 @@
+"""RefStack's result metadata and update endpoints.
+
+* ``GET /v1/results/{id}/meta`` — owner and staff see every key (with ``user``,
+  the uploader's openid); anyone else who may see the result only the
+  writable keys.
+* ``GET|POST|DELETE /v1/results/{id}/meta/{key}`` — the writable keys are
+  ``shared``, ``guideline`` and ``target``; POST takes the raw value as body
+  (201), DELETE answers 204; owner or staff only, and never once verified.
+  Changing ``guideline`` or ``target`` scores the result again.
+* ``PUT /v1/results/{id}`` — ``product_version_id`` (owner or staff) and
+  ``verification_status`` 0/1 (staff only), answered with the result.
+
+As everywhere, a result the caller may not see is answered 404, not 401.
+``shared`` is kept as RefStack metadata but does not make a result public:
+only publishing a verified result does (see ``services/publishing.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session as DbSession
+
+from tcup_server.api.results import get_result, get_visible
+from tcup_server.app import get_state
+from tcup_server.auth import current_user, db_session
+from tcup_server.errors import ApiError, abort
+from tcup_server.models import ProductVersion, Result, ReviewState, User
+from tcup_server.services import review
+from tcup_server.services.ingest import score_result
+from tcup_server.services.publishing import is_owner
+
+LOG = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/results", tags=["results"])
+
+WRITABLE = ("shared", "guideline", "target")
+MAX_VALUE = 1024
+VERIFIED = ReviewState.VERIFIED.value
+API_REASON = "through the RefStack API (PUT /v1/results/{id})"
+
+
+def _privileged(db: DbSession, user: User | None, row: Result) -> bool:
+    return user is not None and (user.is_staff or is_owner(db, user, row))
+
+
+def _meta_view(db: DbSession, user: User | None, row: Result) -> dict[str, Any]:
+    meta = dict(row.meta or {})
+    if _privileged(db, user, row):
+        if row.owner is not None:
+            meta["user"] = row.owner.openid
+        return meta
+    return {k: v for k, v in meta.items() if k in WRITABLE}
+
+
+def _writable(db: DbSession, user: User | None, row: Result, key: str) -> None:
+    """Refuse a metadata change the caller may not make (RefStack's 403s)."""
+    if not _privileged(db, user, row):
+        raise abort(403, "Only the owner or staff may change the metadata of a result.")
+    if key not in WRITABLE:
+        raise abort(403, f"Metadata key '{key}' is not writable (writable: {', '.join(WRITABLE)}).")
+    if row.review_state == VERIFIED:
+        raise abort(403, "Can't change the metadata of a verified test run.")
+
+
+def _rescore(request: Request, row: Result) -> None:
+    """Score ``row`` again against its (possibly changed) guideline and target."""
+    state = get_state(request)
+    meta = row.meta or {}
+    row.guideline = str(meta.get("guideline") or state.settings.default_guideline)
+    row.target = str(meta.get("target") or state.settings.default_target)
+    names = row.tests.names() if row.tests else []
+    summary, sha = score_result(
+        state.guidelines, row.guideline, row.target, names, tuple(row.add_ons or ())
+    )
+    row.score, row.guideline_sha256 = summary, sha
+    row.qualifies = summary["qualifies"] if summary else None
+
+
+@router.get("/{result_id}/meta", summary="Metadata of a result")
+def get_meta(
+    result_id: str,
+    user: User | None = Depends(current_user),
+    db: DbSession = Depends(db_session),
+) -> dict[str, Any]:
+    return _meta_view(db, user, get_visible(db, user, result_id))
+
+
+@router.get("/{result_id}/meta/{key}", summary="One metadata value of a result")
+def get_meta_item(
+    result_id: str,
+    key: str,
+    user: User | None = Depends(current_user),
+    db: DbSession = Depends(db_session),
+) -> Any:
+    meta = _meta_view(db, user, get_visible(db, user, result_id))
+    if key not in meta:
+        raise ApiError(404, f"Metadata key {key} not found for test result {result_id}")
+    return meta[key]
+
+
+@router.post(
+    "/{result_id}/meta/{key}",
+    status_code=201,
+    summary="Set a writable metadata key (raw value as body)",
+    openapi_extra={"requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def set_meta_item(
+    request: Request,
+    result_id: str,
+    key: str,
+    user: User | None = Depends(current_user),
+    db: DbSession = Depends(db_session),
+) -> Response:
+    raw = await request.body()
+    if len(raw) > MAX_VALUE:
+        raise ApiError(400, f"Metadata value too long (at most {MAX_VALUE} bytes)")
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ApiError(400, "Metadata value must be UTF-8 text") from None
+    if not value or not value.isprintable():
+        raise ApiError(400, "Metadata value must be non-empty printable text")
+    row = get_visible(db, user, result_id)
+    _writable(db, user, row, key)
+    before = (row.meta or {}).get(key)
+    row.meta = {**(row.meta or {}), key: value}
+    if key in ("guideline", "target"):
+        _rescore(request, row)
+    review.record(db, user, row.id, "meta", details={"key": key, "from": before, "to": value})
+    db.commit()
+    return Response(status_code=201)
+
+
+@router.delete("/{result_id}/meta/{key}", status_code=204, summary="Remove a metadata key")
+def delete_meta_item(
+    request: Request,
+    result_id: str,
+    key: str,
+    user: User | None = Depends(current_user),
+    db: DbSession = Depends(db_session),
+) -> Response:
+    row = get_visible(db, user, result_id)
+    _writable(db, user, row, key)
+    meta = dict(row.meta or {})
+    if key not in meta:
+        raise ApiError(404, f"Metadata key {key} not found for test result {result_id}")
+    before = meta.pop(key)
+    row.meta = meta
+    if key in ("guideline", "target"):
+        _rescore(request, row)
+    review.record(db, user, row.id, "meta", details={"key": key, "from": before, "to": None})
+    db.commit()
+    return Response(status_code=204)
+
+
+def _set_product_version(db: DbSession, user: User, row: Result, version_id: Any) -> None:
+    if not (user.is_staff or is_owner(db, user, row)):
+        raise abort(403, "Only the owner or staff may link a result to a product version.")
+    if row.review_state == VERIFIED:
+        raise abort(403, "Can't change the product version of a verified test run.")
+    if version_id is None or version_id == "":
+        if row.product_version_id is not None:
+            review.record(
+                db, user, row.id, "link", details={"from_version": row.product_version_id}
+            )
+            row.product_version_id = None
+        return
+    if not isinstance(version_id, str):
+        raise ApiError(400, "product_version_id must be a string or null")
+    version = db.get(ProductVersion, version_id) if len(version_id) <= 36 else None
+    if version is None:
+        raise ApiError(404, f"Product version {version_id} not found")
+    if not user.is_staff and version.product.organization_id not in review.organisation_ids(
+        db, user
+    ):
+        raise abort(403, "The product version belongs to another vendor.")
+    review.record(
+        db,
+        user,
+        row.id,
+        "link",
+        details={"from_version": row.product_version_id, "to_version": version.id},
+    )
+    row.product_version_id = version.id
+
+
+def _set_verification(db: DbSession, user: User, row: Result, status: Any) -> None:
+    if not user.is_staff:
+        raise abort(403, "Only staff may change the verification status.")
+    if status not in (0, 1) or isinstance(status, bool):
+        raise ApiError(400, "verification_status must be 0 or 1")
+    if status == 1 and row.review_state != VERIFIED:
+        missing = [k for k in ("guideline", "target") if not (row.meta or {}).get(k)]
+        if missing:
+            raise ApiError(
+                400, f"Set the metadata {', '.join(missing)} before verifying this test run"
+            )
+        if row.review_state != review.IN_REVIEW:
+            review.move(db, row, user, review.IN_REVIEW, f"reopened for verification {API_REASON}")
+        review.move(db, row, user, VERIFIED)
+    elif status == 0 and row.review_state == VERIFIED:
+        review.move(db, row, user, review.IN_REVIEW, f"verification withdrawn {API_REASON}")
+
+
+@router.put("/{result_id}", summary="Update a result: product_version_id, verification_status")
+def update_result(
+    request: Request,
+    result_id: str,
+    changes: dict[str, Any] = Body(..., examples=[{"verification_status": 1}]),
+    user: User | None = Depends(current_user),
+    db: DbSession = Depends(db_session),
+) -> JSONResponse:
+    row = get_visible(db, user, result_id)
+    if user is None:
+        raise abort(403, "Only the owner or staff may update a result.")
+    unknown = set(changes) - {"product_version_id", "verification_status"}
+    if unknown:
+        raise ApiError(400, f"Unknown field(s): {', '.join(sorted(unknown))}")
+    try:
+        if "product_version_id" in changes:
+            _set_product_version(db, user, row, changes["product_version_id"])
+        if "verification_status" in changes:
+            _set_verification(db, user, row, changes["verification_status"])
+    except review.ReviewError as exc:
+        db.rollback()
+        raise ApiError(400, exc.message, detail=exc.hint) from None
+    db.commit()
+    return JSONResponse(get_result(request, result_id, user, db))
