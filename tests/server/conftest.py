@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
+from live_server import LiveServer, Vendor
 from server_helpers import FIXTURES, interop_dir
 from tcup_server import db
 from tcup_server.app import create_app
@@ -108,3 +109,20 @@ def actors(app, client, rsa_keys) -> dict[str, Actor]:
         assert response.status_code == 201, response.text
         out[name].key = key
     return out
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory, keys_dir: Path):
+    """A real ``tcup-server serve`` process (SQLite, fresh data dir) for the whole session."""
+    server = LiveServer.create(tmp_path_factory.mktemp("live-server"), keys_dir=keys_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_vendor(live_server: LiveServer, rsa_keys) -> Vendor:
+    """Vendor 'acme' on the live server, with ``rsa_keys[2]`` registered."""
+    return live_server.add_vendor("acme", rsa_keys[2])
