@@ -11,7 +11,10 @@ processes stay stateless.
 from __future__ import annotations
 
 import abc
+import datetime as dt
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +24,14 @@ from tcup.errors import InputError
 
 class ArtefactNotFound(LookupError):
     """No artefact is stored under this key."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored object, as ``ArtefactStore.list`` reports it."""
+
+    key: str
+    modified: dt.datetime  # naive UTC
 
 
 class ArtefactStore(abc.ABC):
@@ -39,6 +50,10 @@ class ArtefactStore(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every object whose key starts with ``prefix`` (for integrity checks and gc)."""
 
 
 MAGIC = b"TCUPAE1"  # format marker + version of the encrypted envelope
@@ -75,6 +90,9 @@ class EncryptedStore(ArtefactStore):
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        return self.inner.list(prefix)
 
 
 def open_store(settings, artefact_key: bytes) -> ArtefactStore:  # noqa: ANN001 - ServerSettings

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from tcup_server.storage import ArtefactNotFound, ArtefactStore
+from tcup_server.storage import ArtefactNotFound, ArtefactStore, StoredObject
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -47,3 +49,12 @@ class LocalStore(ArtefactStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        """Every file under the root, including temporary files a crash left behind."""
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if key.startswith(prefix) and path.is_file():
+                mtime = path.stat().st_mtime
+                modified = dt.datetime.fromtimestamp(mtime, dt.UTC).replace(tzinfo=None)
+                yield StoredObject(key, modified)

@@ -7,10 +7,12 @@ The cloud comes from clouds.yaml (``OS_CLIENT_CONFIG_FILE`` selects the file,
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+from collections.abc import Iterator
 
 from tcup.errors import InputError
-from tcup_server.storage import ArtefactNotFound, ArtefactStore
+from tcup_server.storage import ArtefactNotFound, ArtefactStore, StoredObject
 
 LOG = logging.getLogger(__name__)
 
@@ -50,3 +52,22 @@ class SwiftStore(ArtefactStore):
         except self._exceptions.NotFoundException:
             return False
         return True
+
+    def list(self, prefix: str = "") -> Iterator[StoredObject]:
+        for obj in self.conn.object_store.objects(self.container, prefix=prefix or None):
+            modified = _swift_time(getattr(obj, "last_modified_at", None))
+            yield StoredObject(obj.name, modified)
+
+
+def _swift_time(value: str | None) -> dt.datetime:
+    """Swift's listing time (ISO 8601, UTC, no zone) as naive UTC; 'now' if missing."""
+    if value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            LOG.warning("unreadable last-modified time %r in a Swift listing", value)
+        else:
+            if parsed.tzinfo is not None:
+                parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+            return parsed
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
