@@ -21,8 +21,12 @@ def list_guidelines(request: Request) -> JSONResponse:
 def get_guideline(name: str, request: Request) -> Response:
     raw = get_state(request).guidelines.raw(name)
     if raw is None:
+        # RefStack answers 500 here (its upstream fetch failed); an unknown name is the
+        # caller's mistake, so we answer 404 with RefStack's words.
         raise ApiError(
-            500, "The server was unable to get the JSON content for the specified guideline file."
+            404,
+            "The server was unable to get the JSON content for the specified guideline file.",
+            detail=f"no guideline '{name}' on this server; GET /v1/guidelines lists them",
         )
     return Response(raw, media_type="application/json")
 
