@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from live_server import LiveServer, Vendor
-from server_helpers import FIXTURES, interop_dir
+from server_helpers import FIXTURES, REPO, fresh_postgres_database, interop_dir
+from sqlalchemy.engine import make_url
 from tcup_server import db
 from tcup_server.app import create_app
 from tcup_server.services.accounts import create_user
@@ -56,10 +60,65 @@ def guideline_dir(tmp_path_factory) -> Path:
     return root
 
 
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A PostgreSQL server: $TCUP_TEST_POSTGRES_URL, else tools/postgres/up (stopped at the end
+    only if this session started it)."""
+    if os.environ.get("TCUP_TEST_POSTGRES_URL"):
+        yield os.environ["TCUP_TEST_POSTGRES_URL"]
+        return
+    port = int(os.environ.get("PORT", "55432"))
+    was_running = _port_open("127.0.0.1", port)
+    up = subprocess.run(
+        [str(REPO / "tools" / "postgres" / "up")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if up.returncode != 0:
+        pytest.fail(f"tools/postgres/up failed:\n{up.stderr}")
+    try:
+        yield up.stdout.strip().splitlines()[-1]
+    finally:
+        if not was_running:
+            subprocess.run([str(REPO / "tools" / "postgres" / "down")], timeout=120, check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str):
+    """A database with the schema applied once; tests get copies of it (CREATE ... TEMPLATE)."""
+    with fresh_postgres_database(postgres_url) as url:
+        engine = db.make_engine(url)
+        db.upgrade(engine)
+        engine.dispose()
+        yield make_url(url).database
+
+
 @pytest.fixture
-def server_settings(tmp_path: Path, keys_dir: Path, guideline_dir: Path):
+def database_url(request) -> str:
+    """'' (SQLite in the data dir) or, for tests parametrised with ``database_url="postgresql"``
+    (indirect), a fresh PostgreSQL database with the schema, dropped afterwards."""
+    if getattr(request, "param", "sqlite") != "postgresql":
+        yield ""
+        return
+    server = request.getfixturevalue("postgres_url")
+    template = request.getfixturevalue("postgres_template")
+    with fresh_postgres_database(server, template) as url:
+        yield url
+
+
+@pytest.fixture
+def server_settings(tmp_path: Path, keys_dir: Path, guideline_dir: Path, database_url: str):
     settings = load_settings(
         environ={},
+        database_url=database_url or None,
         data_dir=tmp_path / "data",
         keys_dir=keys_dir,
         guideline_dir=guideline_dir,
@@ -75,7 +134,9 @@ def server_settings(tmp_path: Path, keys_dir: Path, guideline_dir: Path):
 
 @pytest.fixture
 def app(server_settings):
-    return create_app(server_settings)
+    application = create_app(server_settings)
+    yield application
+    application.state.tcup.engine.dispose()
 
 
 @pytest.fixture

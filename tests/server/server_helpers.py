@@ -5,15 +5,29 @@ from __future__ import annotations
 import binascii
 import json
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from tcup import signing
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
+
+
+# Run a module on SQLite and (integration) on PostgreSQL: ``pytestmark = ON_EVERY_DATABASE``.
+ON_EVERY_DATABASE = pytest.mark.parametrize(
+    "database_url",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+    indirect=True,
+)
 
 
 def interop_dir() -> Path:
@@ -38,3 +52,20 @@ def signed(body: bytes, key: rsa.RSAPrivateKey) -> dict[str, str]:
         "X-Signature": signing.sign(body, key),
         "X-Public-Key": signing.public_key_line(key),
     }
+
+
+@contextmanager
+def fresh_postgres_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new, uniquely named database on ``server_url`` (a copy of ``template``), dropped after."""
+    server = make_url(server_url)
+    name = f"tcup_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        copy = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

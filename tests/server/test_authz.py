@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from server_helpers import signed
+from server_helpers import ON_EVERY_DATABASE, signed
+
+pytestmark = ON_EVERY_DATABASE
 
 ACTORS = ("anonymous", "vendor_a", "vendor_b", "staff")
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
+from server_helpers import fresh_postgres_database
 from sqlalchemy import inspect
 from tcup_server import db
 from tcup_server.models import Base
@@ -29,8 +28,6 @@ def test_sqlite_from_empty(tmp_path):
 
 
 @pytest.mark.integration
-def test_postgresql_from_empty():
-    url = os.environ.get("TCUP_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("TCUP_TEST_POSTGRES_URL is not set: start one with tools/postgres/up")
-    _roundtrip(url)
+def test_postgresql_from_empty(postgres_url):
+    with fresh_postgres_database(postgres_url) as url:
+        _roundtrip(url)

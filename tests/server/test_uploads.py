@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 
-from server_helpers import refstack_client_post, signed
+from server_helpers import ON_EVERY_DATABASE, refstack_client_post, signed
 from sqlalchemy import func, select
 from tcup_server.models import Artefact, Result
 from tcup_server.services.ingest import receipt_payload
 
 from tcup import signing
+
+pytestmark = ON_EVERY_DATABASE
 
 
 def count_results(app) -> int:
