@@ -98,7 +98,9 @@ def main(
         except SystemExit as exc:  # argparse already printed usage or help
             return int(exc.code or 0) and int(ExitCode.USAGE)
         level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
-        logging.basicConfig(level=level, stream=stderr, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=level, stream=stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
         if not getattr(args, "_module", None):
             parser.print_help(stdout)
             return int(ExitCode.USAGE)
