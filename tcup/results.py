@@ -11,12 +11,10 @@
   (schema ``tcup.results-extended/1``, see docs/report-format.md).
 * ``junit_xml`` for CI systems; ``load_results`` reads any of the above.
 
-Names follow refstack-client (``../shared/docs/refstack-protocol.md`` §1):
-every ``[...]`` is removed with the greedy pattern ``\\[.*\\]`` (so with two
-bracket groups everything from the first ``[`` to the last ``]`` goes,
-including a scenario suffix between them); a trailing ``(scenario)`` suffix
-after the brackets is kept.  The uuid is the first ``id-`` attribute of the
-first bracket group, without the prefix.
+Names and uuids follow refstack-client (``../shared/docs/refstack-protocol.md``
+§1) through ``tcup.testids``: ``refstack_name`` (greedy bracket removal,
+scenario suffix kept) and ``upload_uuid`` (first ``id-`` attribute of the
+first bracket group).
 
 When one name appears several times in a run (retries, merged streams), its
 state is ``failed`` if any attempt failed (including an unexpected success or
@@ -45,6 +43,7 @@ import testtools
 
 from tcup import __version__
 from tcup.errors import InputError
+from tcup.testids import refstack_name, upload_uuid
 
 LOG = logging.getLogger(__name__)
 
@@ -65,8 +64,6 @@ _STATUS_FROM_SUBUNIT: dict[str, Status] = {
     "uxsuccess": "uxsuccess",
 }
 _FIXTURE_ID = re.compile(r"^(setUpClass|tearDownClass|setUpModule|tearDownModule) \((.+)\)$")
-_BRACKETS = re.compile(r"\[.*\]")  # greedy on purpose: refstack-client's pattern
-_FIRST_GROUP = re.compile(r"\[([^\]]*)\]")
 _V1_LINE = re.compile(
     rb"^(test|testing|success|successful|failure|error|skip|xfail|uxsuccess|tags|time|progress)"
     rb"[: ]"
@@ -76,22 +73,6 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 # --------------------------------------------------------------------------- names
-
-
-def normalise_name(test_id: str) -> str:
-    """The RefStack name of a test id: brackets removed, scenario suffix kept."""
-    return _BRACKETS.sub("", test_id)
-
-
-def uuid_from_id(test_id: str) -> str | None:
-    """The idempotent id in the first bracket group (``id-`` prefix removed), if any."""
-    match = _FIRST_GROUP.search(test_id)
-    if not match:
-        return None
-    for attribute in match.group(1).split(","):
-        if attribute.startswith("id-"):
-            return attribute[len("id-") :]
-    return None
 
 
 def is_fixture_id(test_id: str) -> bool:
@@ -138,8 +119,8 @@ class TestResult:
             duration = max(0.0, (stop - start).total_seconds())
         return cls(
             test_id=test_id,
-            name=test_id if fixture else normalise_name(test_id),
-            uuid=None if fixture else uuid_from_id(test_id),
+            name=test_id if fixture else refstack_name(test_id),
+            uuid=None if fixture else upload_uuid(test_id),
             status=status,
             kind="fixture" if fixture else "test",
             start=start,

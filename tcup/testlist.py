@@ -18,14 +18,13 @@ from typing import Literal
 
 from tcup.errors import InputError
 from tcup.guidelines import Guideline, Target, check_statuses
+from tcup.testids import match_uuid, refstack_name
 
 LOG = logging.getLogger(__name__)
 
 PlanFormat = Literal["names", "refstack", "regex"]
 FORMATS: tuple[str, ...] = ("names", "refstack", "regex")
 
-_BRACKETS = re.compile(r"\[.*\]")  # RefStack's (greedy) attribute-group removal
-_ID_ATTR = re.compile(r"(?:^|,)\s*id-([0-9A-Fa-f-]+)\s*(?:,|$)")
 _SCENARIO = re.compile(r"(\([^()]*\))$")
 
 
@@ -93,21 +92,6 @@ class Matched:
 
     matched_ids: tuple[str, ...]  # full local test ids to load, in plan order
     missing: tuple[PlannedTest, ...]  # planned tests the local Tempest does not have
-
-
-def normalise_test_id(test_id: str) -> str:
-    """RefStack's name for a test id: every ``[...]`` removed, a scenario suffix kept."""
-    return _BRACKETS.sub("", test_id.strip())
-
-
-def id_uuid(test_id: str) -> str | None:
-    """The bare lowercase uuid of the ``id-<uuid>`` attribute of a test id, if any."""
-    start = test_id.find("[")
-    end = test_id.rfind("]")
-    if start < 0 or end < start:
-        return None
-    found = _ID_ATTR.search(test_id[start + 1 : end])
-    return found.group(1).lower() if found else None
 
 
 def plan(
@@ -237,10 +221,10 @@ def match_listed(test_plan: TestPlan, listed_ids: Iterable[str]) -> Matched:
         test_id = raw.strip()
         if not test_id:
             continue
-        uuid = id_uuid(test_id)
+        uuid = match_uuid(test_id)
         if uuid:
             by_uuid.setdefault(uuid, []).append(test_id)
-        by_name.setdefault(normalise_test_id(test_id), []).append(test_id)
+        by_name.setdefault(refstack_name(test_id), []).append(test_id)
     matched: list[str] = []
     seen: set[str] = set()
     missing: list[PlannedTest] = []
@@ -267,10 +251,10 @@ def _match_one(
 ) -> list[str]:
     candidates = by_uuid.get(test.uuid, []) if test.uuid else []
     if len(candidates) > 1:
-        named = [c for c in candidates if normalise_test_id(c) in test.names]
+        named = [c for c in candidates if refstack_name(c) in test.names]
         candidates = named or candidates
     if candidates:
-        local = normalise_test_id(candidates[0])
+        local = refstack_name(candidates[0])
         if local not in test.names:
             LOG.info("%s is %s in the local Tempest (same id)", test.name, local)
         return candidates

@@ -21,13 +21,11 @@ from tcup.results import (
     dump_refstack,
     junit_xml,
     load_results,
-    normalise_name,
     read_extended,
     read_refstack,
     read_subunit,
     refstack_body,
     subunit_version,
-    uuid_from_id,
     write_extended,
 )
 
@@ -59,48 +57,6 @@ def _signature(results: RunResults) -> list[tuple]:
 @pytest.fixture(scope="module")
 def sample() -> RunResults:
     return read_subunit(V2.read_bytes())
-
-
-# --------------------------------------------------------------------------- names
-
-
-@pytest.mark.parametrize(
-    ("test_id", "name"),
-    [
-        (
-            "a.b.C.test_x[compute,id-4111c5a6-7f85-4c8a-9d1c-0b0c7c2d1b1e,network](ipv6)",
-            "a.b.C.test_x(ipv6)",
-        ),
-        ("a.b.C.test_x[id-1234,smoke]", "a.b.C.test_x"),
-        ("a.b.C.test_x", "a.b.C.test_x"),
-        ("a.b.C.test_x(ipv4)", "a.b.C.test_x(ipv4)"),
-        ("a.b.C.test_x[]", "a.b.C.test_x"),
-        # greedy: with two groups everything from the first "[" to the last "]" goes,
-        # including a scenario suffix between them (as refstack-client does)
-        ("a.b.C.test_x[id-1](s)[smoke]", "a.b.C.test_x"),
-        ("a.b.C.test_x[id-1][smoke](s)", "a.b.C.test_x(s)"),
-    ],
-)
-def test_normalise_name_follows_refstack_client(test_id: str, name: str) -> None:
-    assert normalise_name(test_id) == name
-
-
-@pytest.mark.parametrize(
-    ("test_id", "uuid"),
-    [
-        (
-            "a.C.t[compute,id-4111c5a6-7f85-4c8a-9d1c-0b0c7c2d1b1e,network](ipv6)",
-            "4111c5a6-7f85-4c8a-9d1c-0b0c7c2d1b1e",
-        ),
-        ("a.C.t[id-abc]", "abc"),
-        ("a.C.t[smoke,negative]", None),
-        ("a.C.t", None),
-        ("a.C.t[smoke][id-second-group]", None),  # only the first group counts
-        ("a.C.t[id-first,id-second]", "first"),
-    ],
-)
-def test_uuid_is_first_id_attribute_of_first_group(test_id: str, uuid: str | None) -> None:
-    assert uuid_from_id(test_id) == uuid
 
 
 # --------------------------------------------------------------------------- subunit

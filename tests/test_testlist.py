@@ -12,11 +12,10 @@ import pytest
 
 from tcup.errors import InputError
 from tcup.guidelines import STATUSES, parse_guideline
+from tcup.testids import refstack_name
 from tcup.testlist import (
     format_plan,
-    id_uuid,
     match_listed,
-    normalise_test_id,
     plan,
     regex_for,
 )
@@ -181,14 +180,6 @@ def test_regex_prefix_sharing_and_scenarios():
 # --------------------------------------------------------------- matching
 
 
-def test_normalise_and_uuid_like_refstack():
-    test_id = "a.b.C.test_x[compute,id-4111ABCD-0000,network](ipv6)"
-    assert normalise_test_id(test_id) == "a.b.C.test_x(ipv6)"
-    assert id_uuid(test_id) == "4111abcd-0000"
-    assert id_uuid("a.b.C.test_x") is None
-    assert id_uuid("a.b.C.test_x[smoke]") is None
-
-
 def test_match_listed_by_uuid_then_name_then_alias():
     raw = {
         "metadata": {"id": "x", "schema": "2.0"},
@@ -241,5 +232,5 @@ def test_match_against_a_real_tempest_listing(tmp_path):
     test_plan = plan(load("2020.06.json"), "storage")
     matched = match_listed(test_plan, listed)
     assert matched.missing == ()
-    assert {normalise_test_id(i) for i in matched.matched_ids} == set(test_plan.names)
+    assert {refstack_name(i) for i in matched.matched_ids} == set(test_plan.names)
     assert all(i in listed for i in matched.matched_ids)
