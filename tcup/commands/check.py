@@ -23,6 +23,17 @@ v3applicationcredential), OS_CACERT and --insecure are supported.
 """
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts (workers, seconds): a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def add_cloud_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every cloud-facing command shares."""
     group = parser.add_argument_group("cloud")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
+from tcup.commands.check import positive_int
 from tcup.launch import DEFAULT_IMAGE, KEY_MOUNT, OUT_MOUNT, LaunchOptions, launch
 
 NAME = "launch"
@@ -39,16 +40,6 @@ its partial results).  The image is built with `make image` (container/build).
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--container-image",
@@ -64,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--guideline-source", metavar="SRC", help="a directory or a server URL")
     run.add_argument("--accounts", type=Path, metavar="FILE", help="Tempest accounts.yaml")
-    run.add_argument("--concurrency", type=_positive, metavar="N", help="parallel test workers")
+    run.add_argument("--concurrency", type=positive_int, metavar="N", help="parallel test workers")
     run.add_argument("--url", metavar="URL", help="RefStack-compatible API root to upload to")
     run.add_argument("--key", type=Path, metavar="FILE", help="RSA private key to sign with")
     run.add_argument(

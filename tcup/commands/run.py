@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
-from tcup.commands.check import add_cloud_arguments, add_guideline_arguments
+from tcup.commands.check import add_cloud_arguments, add_guideline_arguments, positive_int
 
 NAME = "run"
 HELP = "run a guideline's Tempest tests against your cloud, score, sign and upload"
@@ -75,16 +75,6 @@ exits 130.
 """
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
 def _truthy(value: object) -> bool:
     """A bool from argparse, or a string from TCUP_* / the config file."""
     if isinstance(value, str):
@@ -128,13 +118,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     tempest.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="parallel test workers (default: number of CPUs)",
     )
     tempest.add_argument(
         "--test-timeout",
-        type=_positive,
+        type=positive_int,
         metavar="SECONDS",
         help="per-test timeout (OS_TEST_TIMEOUT)",
     )
