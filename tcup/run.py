@@ -27,6 +27,8 @@ from tcup.errors import ExitCode, RunError, TcupError, UploadError
 
 if TYPE_CHECKING:
     from tcup.guidelines import Guideline
+    from tcup.results import RunResults
+    from tcup.scoring import Score
     from tcup.testlist import PlannedTest, TestPlan
 
 LOG = logging.getLogger(__name__)
@@ -264,7 +266,7 @@ def _collect(
     execution: execute_mod.ExecutionResult | None,
     manifest: manifest_mod.Manifest,
     duration: int,
-) -> object:
+) -> RunResults:
     """subunit -> results model; RefStack body, extended JSON, JUnit next to it."""
     from tcup import results
 
@@ -291,17 +293,16 @@ def _score(
     guideline: Guideline,
     test_plan: TestPlan,
     add_ons: Sequence[Guideline],
-    run_results: object,
+    run_results: RunResults,
     not_run: set[str],
-):  # noqa: ANN202 - tcup.scoring.Score
+) -> Score:
     from tcup.scoring import score
 
-    states = run_results.states() if hasattr(run_results, "states") else {}
-    states = {k: v for k, v in states.items() if k not in not_run}
+    states = {k: v for k, v in run_results.states().items() if k not in not_run}
     return score(guideline, test_plan.target, states, add_ons)
 
 
-def _write_reports(out: Path, score, stdout: TextIO) -> None:  # noqa: ANN001
+def _write_reports(out: Path, score: Score, stdout: TextIO) -> None:
     from tcup import report
 
     report.write_reports(score, out)
