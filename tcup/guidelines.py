@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -179,6 +179,21 @@ class Guideline:
             if best[cap][1] in wanted
         ]
         return sorted(chosen, key=lambda c: STATUSES.index(c.status))
+
+
+def with_add_ons(
+    guideline: Guideline, target: str | Target, add_ons: Sequence[Guideline] = ()
+) -> list[tuple[Guideline, Target]]:
+    """``guideline``'s ``target``, then each add-on file with the one add-on it defines."""
+    sources = [(guideline, guideline.resolve_target(target))]
+    for add_on in add_ons:
+        if add_on.add_on is None:
+            raise InputError(
+                f"guideline {add_on.id} is not an add-on",
+                hint="pass an add-on file such as dns.2020.06 to --add-on",
+            )
+        sources.append((add_on, add_on.add_on))
+    return sources
 
 
 def check_statuses(statuses: Iterable[str]) -> tuple[str, ...]:

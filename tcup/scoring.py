@@ -19,8 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tcup.errors import InputError
-from tcup.guidelines import STATUSES, Guideline, GuidelineTest, TargetCapability
+from tcup.guidelines import STATUSES, Guideline, GuidelineTest, TargetCapability, with_add_ons
 
 TestState = Literal["passed", "failed", "skipped", "not run"]
 CapabilityOutcome = Literal["passed", "failed", "not run"]
@@ -130,15 +129,7 @@ def score(
     ``add_ons`` are add-on guidelines (``dns.2020.06`` ...); their required
     capabilities count towards the verdict like the target's own.
     """
-    resolved = guideline.resolve_target(target)
-    sources = [(guideline, resolved)]
-    for add_on in add_ons:
-        if add_on.add_on is None:
-            raise InputError(
-                f"guideline {add_on.id} is not an add-on",
-                hint="pass an add-on file such as dns.2020.06",
-            )
-        sources.append((add_on, add_on.add_on))
+    sources = with_add_ons(guideline, target, add_ons)
     capabilities = [
         _score_capability(cap, states, source.id)
         for source, tgt in sources
@@ -150,7 +141,7 @@ def score(
         guideline_id=guideline.id,
         guideline_sha256=guideline.sha256,
         schema=guideline.schema,
-        target=resolved.name,
+        target=sources[0][1].name,
         add_ons=tuple(a.id for a in add_ons),
         capabilities=tuple(capabilities),
         qualifies=not missing,

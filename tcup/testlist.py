@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from tcup.errors import InputError
-from tcup.guidelines import Guideline, Target, check_statuses
+from tcup.guidelines import Guideline, Target, check_statuses, with_add_ons
 from tcup.testids import match_uuid, refstack_name
 
 LOG = logging.getLogger(__name__)
@@ -105,15 +105,8 @@ def plan(
     wanted = check_statuses(statuses)
     if not wanted:
         raise InputError("no capability status selected", hint="e.g. --status required")
-    resolved = guideline.resolve_target(target)
-    sources: list[tuple[Guideline, Target]] = [(guideline, resolved)]
-    for add_on in add_ons:
-        if add_on.add_on is None:
-            raise InputError(
-                f"guideline {add_on.id} is not an add-on",
-                hint="pass an add-on file such as dns.2020.06 to --add-on",
-            )
-        sources.append((add_on, add_on.add_on))
+    sources = with_add_ons(guideline, target, add_ons)
+    resolved = sources[0][1]
     first: dict[str, PlannedTest] = {}
     listings: dict[str, list[Listing]] = {}
     for source, tgt in sources:

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from tcup.errors import InputError
-from tcup.guidelines import STATUSES, parse_guideline
+from tcup.guidelines import STATUSES, parse_guideline, with_add_ons
 from tests.interop import guideline_files, interop_dir, require_interop
 
 FILES = guideline_files()
@@ -292,3 +292,17 @@ def test_flag_reason_and_aliases():
     test = parse_guideline(json.dumps(raw).encode(), "x.json").capabilities["cap-a"].tests[0]
     assert test.flagged and test.flag_reason == "D404 bug 123"
     assert test.names == ("t.A.test_a", "t.A.test_old")
+
+
+def test_with_add_ons_pairs_each_file_with_its_target() -> None:
+    root = require_interop()
+    main = load(root / "2020.06.json")
+    dns = load(root / "add-ons" / "dns.2020.06.json")
+    sources = with_add_ons(main, "object", [dns])
+    assert [(g.id, t.name) for g, t in sources] == [
+        ("2020.06", main.resolve_target("object").name),
+        ("dns.2020.06", dns.targets[0].name),
+    ]
+    with pytest.raises(InputError, match="is not an add-on") as exc:
+        with_add_ons(main, "object", [main])
+    assert "--add-on" in (exc.value.hint or "")
