@@ -319,7 +319,7 @@ def _upload(out: Path, url: str, key_path: Path | None, stdout: TextIO) -> None:
         key = signing.load_private_key(key_path, signing.passphrase_from_env())
     receipts = upload.upload_run(out, url, key, key_path=key_path)
     for receipt in receipts:
-        print(f"uploaded: {getattr(receipt, 'url', receipt)}", file=stdout)
+        print(f"uploaded: {receipt.url}", file=stdout)
 
 
 def _check_secrets(out: Path, secrets: Iterable[str]) -> None:
