@@ -33,8 +33,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    """Run ``tcup-server ARGS``; its stdout, or an AssertionError with what it said."""
+def server_cli(
+    env: dict[str, str], *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,)
+) -> str:
+    """Run ``tcup-server ARGS``; its stdout, or an AssertionError if its exit code is not ``ok``."""
     proc = subprocess.run(
         [sys.executable, "-m", "tcup_server.cli", *args],
         env=env,
@@ -44,7 +46,7 @@ def server_cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str
         timeout=120,
         check=False,
     )
-    assert proc.returncode == 0, f"tcup-server {' '.join(args)}: {proc.stdout}{proc.stderr}"
+    assert proc.returncode in ok, f"tcup-server {' '.join(args)}: {proc.stdout}{proc.stderr}"
     return proc.stdout
 
 

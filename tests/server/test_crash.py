@@ -48,8 +48,8 @@ def test_kill_during_burst_leaves_whole_records_and_retries_store_once(
                 return  # the burst is over: not sent
             try:
                 response = post(server, uploads[index], key, index)
-            except requests.ConnectionError:
-                return  # in flight when the server died
+            except requests.RequestException:
+                return  # in flight when the server died (refused, reset, cut-off answer)
             if response.status_code == 201:
                 with lock:
                     acked[index] = response.json()["test_id"]
@@ -77,7 +77,7 @@ def test_kill_during_burst_leaves_whole_records_and_retries_store_once(
             keys = session.execute(select(IdempotencyKey.result_id)).scalars().all()
             assert sorted(keys) == sorted(stored)  # one key per record, no orphans
         engine.dispose()
-        check = server_cli(server.env, "db", "check", "--older-than", "0")
+        check = server_cli(server.env, "db", "check", "--older-than", "0", ok=(0, 1))
         if "INCONSISTENT" in check:  # only leftovers of the crash may remain: collect them
             assert all(
                 line.startswith(("unreferenced object", "0 ", "INCONSISTENT"))
