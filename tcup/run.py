@@ -9,10 +9,13 @@ code is returned, so a failed upload or an interrupted run never loses work.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +119,35 @@ def default_workspace(creds: cloud_mod.Credentials) -> Path:
     return settings.cache_dir() / "workspaces" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+@contextlib.contextmanager
+def workspace_lock(workspace: Path) -> Iterator[None]:
+    """Hold the workspace for one run: two runs in one Tempest workspace break each other.
+
+    The lock is an advisory ``flock`` on ``<workspace>/.tcup.lock``; the kernel
+    drops it when the process ends, so a crashed run never leaves it stale.
+    """
+    workspace.mkdir(parents=True, exist_ok=True)
+    path = workspace / ".tcup.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunError(
+                f"the Tempest workspace {workspace} is in use by another tcup run (pid {holder})",
+                hint="wait for that run to finish, or give this one its own --workspace DIR",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # --------------------------------------------------------------------- chain
 
 
@@ -175,6 +207,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
     execution: execute_mod.ExecutionResult | None = None
     load_ids: list[str] = []
     secrets: tuple[str, ...] = ()
+    held = contextlib.ExitStack()  # the workspace lock, from configure to the end of execute
     try:
         if runnable:
             workspace = options.workspace or default_workspace(creds)
@@ -220,6 +253,8 @@ def run(options: RunOptions, stdout: TextIO) -> int:
     except KeyboardInterrupt:
         _finish(manifest, out, INTERRUPTED, "interrupted before the tests ran")
         raise
+    finally:
+        held.close()
 
     duration = int(execution.duration) if execution else int(time.monotonic() - clock)
     collected = _collect(out, execution, manifest, duration)

@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,32 @@ def test_run_options_from_tcup_environment(monkeypatch) -> None:
     assert options.concurrency == 3
     assert options.add_ons == ("dns.2020.06", "orchestration.2020.06")
     assert options.statuses == ("required",)
+
+
+def test_a_busy_workspace_is_refused_and_freed_after(tmp_path: Path) -> None:
+    """A second run in the same Tempest workspace stops at once with a clear error."""
+    workspace = tmp_path / "ws"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from tcup.run import workspace_lock\n"
+            "with workspace_lock(Path(sys.argv[1])):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(workspace),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunError) as caught, run_mod.workspace_lock(workspace):
+            pass
+        assert str(workspace) in caught.value.message
+        assert f"pid {holder.pid}" in caught.value.message
+        assert "--workspace" in caught.value.hint
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_mod.workspace_lock(workspace):  # the kernel dropped the dead holder's lock
+        pass
