@@ -21,6 +21,7 @@ The workspace's ``tempest.conf`` holds passwords; only the redacted copy from
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import io
 import logging
 import os
@@ -81,10 +82,41 @@ def _tool(name: str) -> str:
     return found
 
 
+def _tempest_dir() -> Path | None:
+    """Where the Tempest this Python runs is installed (without importing it)."""
+    spec = importlib.util.find_spec("tempest")
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def _repoint_workspace(conf: Path) -> None:
+    """Point a reused workspace's ``.stestr.conf`` at the Tempest installed here.
+
+    ``tempest init`` writes absolute paths to the Tempest it ran from; a cached
+    workspace made by another virtualenv (another checkout, an upgraded
+    Tempest) would otherwise discover tests from that other installation, and
+    run none of ours.
+    """
+    tempest_dir = _tempest_dir()
+    if tempest_dir is None:
+        return
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(conf, encoding="utf-8")
+    wanted = {"test_path": str(tempest_dir / "test_discover"), "top_dir": str(tempest_dir)}
+    if all(parser.get("DEFAULT", k, fallback=None) == v for k, v in wanted.items()):
+        return
+    LOG.info("pointing the Tempest workspace %s at %s", conf.parent, tempest_dir)
+    for key, value in wanted.items():
+        parser.set("DEFAULT", key, value)
+    with conf.open("w", encoding="utf-8") as handle:
+        parser.write(handle)
+
+
 def init_workspace(workspace: Path) -> Path:
     """Create a Tempest workspace with ``tempest init`` unless it already exists."""
     workspace = workspace.resolve()
     if (workspace / ".stestr.conf").is_file():
+        _repoint_workspace(workspace / ".stestr.conf")
         return workspace
     workspace.parent.mkdir(parents=True, exist_ok=True)
     registry = workspace.parent / "tempest-workspaces.yaml"

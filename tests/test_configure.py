@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,36 @@ def test_init_workspace_runs_tempest_init_once(tmp_path: Path) -> None:
     marker.write_text("kept", encoding="utf-8")
     assert configure.init_workspace(ws) == ws  # reused, not re-created
     assert marker.read_text(encoding="utf-8") == "kept"
+
+
+@pytest.mark.integration
+def test_a_workspace_made_by_another_tempest_is_repointed_and_lists_tests(tmp_path: Path) -> None:
+    """A cached workspace whose .stestr.conf names another virtualenv's Tempest."""
+    ws = configure.init_workspace(tmp_path / "ws")
+    conf = ws / ".stestr.conf"
+    original = conf.read_text(encoding="utf-8")
+    elsewhere = tmp_path / "old-venv" / "site-packages" / "tempest"
+    (elsewhere / "test_discover").mkdir(parents=True)
+    conf.write_text(
+        f"[DEFAULT]\ntest_path={elsewhere}/test_discover\ntop_dir={elsewhere}\n"
+        "group_regex=([^\\.]*\\.)*\n",
+        encoding="utf-8",
+    )
+    assert configure.init_workspace(ws) == ws
+    repointed = conf.read_text(encoding="utf-8")
+    assert str(elsewhere) not in repointed
+    assert configure._tempest_dir() is not None
+    assert f"test_path = {configure._tempest_dir() / 'test_discover'}" in repointed
+    assert "group_regex = ([^\\.]*\\.)*" in repointed
+    listed = subprocess.run(
+        [configure._tool("stestr"), "list", "test_api_discovery"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert any("TestApiDiscovery.test_api_version_resources" in line for line in listed)
+    assert original.count("test_path") == 1
 
 
 def test_tempestconf_env_makes_credential_paths_absolute(tmp_path: Path) -> None:
