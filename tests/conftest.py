@@ -146,3 +146,29 @@ def reference_cloud() -> Iterator[ReferenceCloud]:
             cloud_tool("down")
         elif started_here:
             cloud_tool("down", "--only", ",".join(started_here))
+
+
+def _docker_engine_answers() -> bool:
+    try:
+        probe = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def tcup_image() -> Iterator[str]:
+    """The Docker engine (started, and stopped afterwards, only if none answered) and the
+    tcup image built by container/build, once per test session."""
+    started = False
+    if not _docker_engine_answers():
+        subprocess.run([str(REPO / "tools/docker/engine-up")], check=True)
+        started = True
+    try:
+        built = subprocess.run(
+            [str(REPO / "container/build")], check=True, capture_output=True, text=True
+        )
+        yield built.stdout.strip().splitlines()[-1]
+    finally:
+        if started:
+            subprocess.run([str(REPO / "tools/docker/engine-down")], check=False)

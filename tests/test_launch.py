@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import docker
@@ -359,12 +357,8 @@ def test_cli_reports_missing_credentials_in_one_line(
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    """The engine (started if needed) and the image, built through the project's scripts."""
-    if shutil.which("docker") is None and shutil.which("dockerd") is None and os.geteuid() != 0:
-        pytest.fail("no Docker here and not root: cannot install it (tools/docker/engine-up)")
-    subprocess.run([str(REPO / "tools/docker/engine-up")], check=True)
-    subprocess.run([str(REPO / "container/build")], check=True, stdout=subprocess.DEVNULL)
+def image(tcup_image: str) -> str:
+    """The engine and the image, through the project's scripts (tests/conftest.py)."""
     return "tcup:latest"
 
 
