@@ -41,20 +41,27 @@ _STOP_GRACE = 15.0
 
 # ------------------------------------------------------------------ listing
 
+TEST_LIST_DIRS = "TCUP_TEST_LIST_DIRS"
+
 
 def list_tests(workspace: Path, cache: Path | None = None) -> list[str]:
     """Every test id ``stestr list`` reports in the workspace (with attributes).
 
     The list depends only on the installed Tempest and its plugins, so it is
     cached under ``cache`` keyed by their versions; discovery costs ~10 s.
+    Read-only directories named in ``TCUP_TEST_LIST_DIRS`` (``os.pathsep``
+    separated) are looked in too: the image ships the list of its own Tempest
+    there, made at build time by container/seed-test-list.py.
     """
     key = _listing_key(workspace)
     cache_file = (cache or settings.cache_dir() / "stestr-list") / f"{key}.txt"
-    if cache_file.is_file():
-        ids = cache_file.read_text(encoding="utf-8").split()
-        if ids:
-            LOG.debug("test list from cache %s (%d ids)", cache_file, len(ids))
-            return ids
+    seeded = [d for d in os.environ.get(TEST_LIST_DIRS, "").split(os.pathsep) if d]
+    for candidate in [cache_file, *(Path(d) / f"{key}.txt" for d in seeded)]:
+        if candidate.is_file():
+            ids = candidate.read_text(encoding="utf-8").split()
+            if ids:
+                LOG.info("test list from %s (%d ids)", candidate, len(ids))
+                return ids
     proc = subprocess.run(
         [_stestr(), "list"], cwd=workspace, capture_output=True, text=True, check=False
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,26 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 IMAGE = "tcup:latest"
 
 
-def _engine_answers() -> bool:
-    return subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
-
-
 @pytest.fixture(scope="module")
-def image() -> Iterator[str]:
-    """Start the engine if needed (and stop it afterwards), then build the image."""
-    started = False
-    if not _engine_answers():
-        subprocess.run([str(REPO / "tools/docker/engine-up")], check=True)
-        started = True
-    try:
-        built = subprocess.run(
-            [str(REPO / "container/build")], check=True, capture_output=True, text=True
-        )
-        assert built.stdout.strip() == f"tcup:{__version__}"
-        yield IMAGE
-    finally:
-        if started:
-            subprocess.run([str(REPO / "tools/docker/engine-down")], check=False)
+def image(tcup_image: str) -> str:
+    """The image built once per session (tests/conftest.py), as tcup:<version>."""
+    assert tcup_image == f"tcup:{__version__}"
+    return IMAGE
 
 
 def docker(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,6 +79,22 @@ def test_output_is_written_as_the_callers_uid_with_a_home_fallback(
     assert "etc" in listing
     owners = {(p.stat().st_uid, p.stat().st_gid) for p in (out / "ws").rglob("*")}
     assert owners == {(1234, 1234)}
+
+
+def test_the_image_ships_the_test_list_of_its_own_tempest(image: str) -> None:
+    """A run in the container finds Tempest's test list made at build time (no 10 s listing)."""
+    probe = (
+        "tempest init --workspace-path /tmp/w.yaml /tmp/ws >/dev/null && cd /tmp/ws && python -c "
+        "'import logging, sys, time; from pathlib import Path; from tcup import execute\n"
+        "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+        't = time.monotonic(); ids = execute.list_tests(Path("."))\n'
+        "print(len(ids), round(time.monotonic() - t, 2))'"
+    )
+    proc = docker("run", "--rm", image, "sh", "-c", probe)
+    assert proc.returncode == 0, proc.stderr
+    assert "test list from /opt/tcup/test-lists/" in proc.stdout
+    count = int(proc.stdout.split()[-2])
+    assert count > 1000  # Tempest 47 lists about 1575 tests
 
 
 def test_default_user_is_not_root(image: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import shutil
@@ -15,7 +16,8 @@ from subunit import ByteStreamToStreamResult
 from tcup import execute
 from tcup.results import read_subunit
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
 RECORDED = FIXTURES / "sample-v2.subunit"  # written by python -m subunit.run (make_fixtures.py)
 
 
@@ -119,6 +121,27 @@ def test_list_tests_runs_stestr_list_once_then_uses_the_cache(
     assert len(files) == 1
     files[0].write_text("tempest.cached.Only.test_x[id-1]\n", encoding="utf-8")
     assert execute.list_tests(workspace, cache) == ["tempest.cached.Only.test_x[id-1]"]
+
+
+def test_a_seeded_list_dir_is_used_when_the_cache_misses(
+    workspace: Path, tmp_path: Path, monkeypatch
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    key = execute._listing_key(workspace)
+    (seeds / f"{key}.txt").write_text("tempest.seeded.Only.test_y[id-2]\n", encoding="utf-8")
+    monkeypatch.setenv(execute.TEST_LIST_DIRS, f"{tmp_path / 'absent'}{os.pathsep}{seeds}")
+    assert execute.list_tests(workspace, tmp_path / "empty-cache") == [
+        "tempest.seeded.Only.test_y[id-2]"
+    ]
+
+
+def test_the_image_seed_script_names_its_list_by_tcups_key(workspace: Path) -> None:
+    """container/seed-test-list.py runs where tcup is not installed; its key must match."""
+    spec = importlib.util.spec_from_file_location("seed", REPO / "container" / "seed-test-list.py")
+    seed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(seed)
+    assert seed.listing_key(workspace) == execute._listing_key(workspace)
 
 
 def test_execute_runs_exactly_the_list_and_keeps_the_raw_stream(
