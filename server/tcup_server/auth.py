@@ -18,11 +18,15 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Iterator
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request, Response
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
@@ -178,3 +182,45 @@ def require_staff(user: User = Depends(require_user)) -> User:
     if not user.is_staff:
         raise abort(403, "Staff only.")
     return user
+
+
+class LoginLimiter:
+    """Counts failed logins per client address and per user name in a moving window."""
+
+    def __init__(self, per_client: str = "10/5minutes", per_user: str = "5/5minutes") -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._client: RateLimitItem = parse(per_client)
+        self._user: RateLimitItem = parse(per_user)
+
+    def allowed(self, client: str, username: str) -> bool:
+        """False when either the client or the account has failed too often lately."""
+        return self._limiter.test(self._client, "client", client) and self._limiter.test(
+            self._user, "user", username.lower()
+        )
+
+    def failed(self, client: str, username: str) -> None:
+        self._limiter.hit(self._client, "client", client)
+        self._limiter.hit(self._user, "user", username.lower())
+
+    def succeeded(self, client: str, username: str) -> None:
+        self._limiter.clear(self._user, "user", username.lower())
+
+    def retry_after(self, client: str, username: str) -> int:
+        """Seconds until the next attempt may be made (at least 1)."""
+        waits = []
+        for item, scope, key in (
+            (self._client, "client", client),
+            (self._user, "user", username.lower()),
+        ):
+            reset, remaining = self._limiter.get_window_stats(item, scope, key)
+            if remaining <= 0:
+                waits.append(int(reset - time.time()) + 1)
+        return max([1, *waits])
+
+
+def login_limiter(request: Request) -> LoginLimiter:
+    """The app's one limiter: the login page and ``/v1/auth/login`` count together."""
+    state = request.app.state
+    if not hasattr(state, "login_limiter"):
+        state.login_limiter = LoginLimiter()
+    return state.login_limiter

@@ -103,3 +103,22 @@ def test_password_login_session_and_bearer_jwt(client, actors):
     assert (
         client.get("/v1/profile", headers={"Authorization": f"Bearer {forged}"}).status_code == 400
     )
+
+
+def test_api_login_is_rate_limited_with_the_login_page(client, actors):
+    for _ in range(5):
+        bad = client.post("/v1/auth/login", json={"name": "vendor_b", "password": "nope"})
+        assert bad.status_code == 401
+    refused = client.post(
+        "/v1/auth/login", json={"name": "vendor_b", "password": "password-vendor_b"}
+    )
+    assert refused.status_code == 429  # even the right password, until the window passes
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert (
+        refused.json()["code"] == 429
+        and "Too many failed login attempts" in (refused.json()["detail"])
+    )
+    other = client.post(
+        "/v1/auth/login", json={"name": "vendor_a", "password": "password-vendor_a"}
+    )
+    assert other.status_code == 200  # another account from the same client is not locked yet

@@ -23,13 +23,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def limiter(who: Caller) -> security.LoginLimiter:
-    state = who.request.app.state
-    if not hasattr(state, "web_login_limiter"):
-        state.web_login_limiter = security.LoginLimiter()
-    return state.web_login_limiter
-
-
 @router.get("/login", name="web_login")
 def login_page(next: str = "", who: Caller = Depends(caller)) -> Response:  # noqa: A002
     if who.user is not None:
@@ -45,7 +38,7 @@ def login(
     who: Caller = Depends(csrf_checked),
 ) -> Response:
     client = who.request.client.host if who.request.client else "unknown"
-    limits = limiter(who)
+    limits = auth.login_limiter(who.request)
     username = username.strip()
     if not limits.allowed(client, username):
         wait = limits.retry_after(client, username)

@@ -9,9 +9,8 @@
 * Headers (:data:`SECURITY_HEADERS`, set on every page by ``common.WebRoute``):
   a strict Content-Security-Policy (no inline script or style, no framing),
   X-Frame-Options DENY, nosniff, no referrer, no caching of pages.
-* Login rate limiting: a moving window (``limits``) over failed attempts per
-  client address and per user name, so neither a guessing client nor a
-  targeted account can be hammered.
+* Login rate limiting: ``tcup_server.auth.LoginLimiter``, shared with the
+  API's ``/v1/auth/login`` so the two doors count together.
 """
 
 from __future__ import annotations
@@ -19,13 +18,9 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-import time
 from typing import Any
 
 from fastapi import Request, Response
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from tcup_server.auth import SESSION_COOKIE, digest
 from tcup_server.models import Session, utcnow
@@ -97,37 +92,3 @@ def check_csrf(request: Request, db: Any, submitted: str | None) -> None:
         raise CsrfRejected()
     if not hmac.compare_digest(submitted.encode(), expected.encode()):
         raise CsrfRejected()
-
-
-class LoginLimiter:
-    """Counts failed logins per client address and per user name in a moving window."""
-
-    def __init__(self, per_client: str = "10/5minutes", per_user: str = "5/5minutes") -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._client: RateLimitItem = parse(per_client)
-        self._user: RateLimitItem = parse(per_user)
-
-    def allowed(self, client: str, username: str) -> bool:
-        """False when either the client or the account has failed too often lately."""
-        return self._limiter.test(self._client, "client", client) and self._limiter.test(
-            self._user, "user", username.lower()
-        )
-
-    def failed(self, client: str, username: str) -> None:
-        self._limiter.hit(self._client, "client", client)
-        self._limiter.hit(self._user, "user", username.lower())
-
-    def succeeded(self, client: str, username: str) -> None:
-        self._limiter.clear(self._user, "user", username.lower())
-
-    def retry_after(self, client: str, username: str) -> int:
-        """Seconds until the next attempt may be made (at least 1)."""
-        waits = []
-        for item, scope, key in (
-            (self._client, "client", client),
-            (self._user, "user", username.lower()),
-        ):
-            reset, remaining = self._limiter.get_window_stats(item, scope, key)
-            if remaining <= 0:
-                waits.append(int(reset - time.time()) + 1)
-        return max([1, *waits])
