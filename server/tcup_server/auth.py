@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -38,6 +39,8 @@ from tcup_server.models import ApiToken, PubKey, Session, User, utcnow
 LOG = logging.getLogger(__name__)
 
 SESSION_COOKIE = "tcup_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_PREFIX = "tcup_"  # noqa: S105 - a prefix, not a secret
 _HASHER = PasswordHasher()
 
@@ -165,11 +168,32 @@ def current_user(request: Request, db: DbSession = Depends(db_session)) -> User 
     elif cookie := request.cookies.get(SESSION_COOKIE):
         row = db.get(Session, digest(cookie))
         if row is not None and row.expires_at > utcnow():
+            _check_api_csrf(request, row)
             user = row.user
     if user is not None and user.disabled_at is not None:
         user = None
     request.state.tcup_user = user
     return user
+
+
+def _check_api_csrf(request: Request, row: Session) -> None:
+    """A browser session changing something through the API must prove it is not CSRF.
+
+    Pages check the form's token themselves; API calls (``/v1/...``) made with
+    the session cookie and an unsafe method must send the login answer's
+    ``csrf_token`` in ``X-CSRF-Token``.  Bearer tokens are not sent by browsers
+    on their own, so they need nothing more.
+    """
+    path = request.url.path
+    if request.method in SAFE_METHODS or not path.startswith("/v1/") or path == "/v1/auth/login":
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent or not hmac.compare_digest(sent.encode(), row.csrf_token.encode()):
+        raise abort(
+            403,
+            f"This call uses the session cookie, so it needs the {CSRF_HEADER} header "
+            "(the csrf_token of the login answer); scripts can use an API token instead.",
+        )
 
 
 def require_user(user: User | None = Depends(current_user)) -> User:

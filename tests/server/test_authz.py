@@ -122,3 +122,20 @@ def test_api_login_is_rate_limited_with_the_login_page(client, actors):
         "/v1/auth/login", json={"name": "vendor_a", "password": "password-vendor_a"}
     )
     assert other.status_code == 200  # another account from the same client is not locked yet
+
+
+def test_cookie_api_writes_need_the_csrf_header(client, actors, rsa_keys):
+    from tcup import signing
+
+    ok = client.post("/v1/auth/login", json={"name": "vendor_a", "password": "password-vendor_a"})
+    key = rsa_keys[2]
+    body = {"raw_key": signing.public_key_line(key), "self_signature": signing.self_signature(key)}
+    forged = client.post("/v1/profile/pubkeys", json=body)
+    assert forged.status_code == 403
+    wrong = client.post("/v1/profile/pubkeys", json=body, headers={"X-CSRF-Token": "x" * 43})
+    assert wrong.status_code == 403
+    right = client.post(
+        "/v1/profile/pubkeys", json=body, headers={"X-CSRF-Token": ok.json()["csrf_token"]}
+    )
+    assert right.status_code == 201, right.text
+    assert client.get("/v1/profile/pubkeys").status_code == 200  # reading needs no header

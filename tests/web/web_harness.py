@@ -171,6 +171,7 @@ def register_key_by_api(server: Server, account: Account) -> None:
     answer = http.post(
         server.url + "/v1/profile/pubkeys",
         json={"raw_key": line, "self_signature": signing.self_signature(key)},
+        headers={"X-CSRF-Token": login.json()["csrf_token"]},
         timeout=30,
     )
     assert answer.status_code == 201, answer.text
