@@ -355,6 +355,11 @@ def load_guideline(
         path = Path(spec).expanduser()
         return parse_guideline(_read_file(path), str(path))
     resolved = source if isinstance(source, GuidelineSource) else open_source(source, cache_dir)
+    if spec.endswith(".json") and not _NAME.match(spec.removesuffix(".json")):
+        raise InputError(
+            f"guideline file '{spec}' does not exist",
+            hint="give the path of a guideline file, a URL, or a version such as 2020.06",
+        )
     program, version = split_name(spec)
     if version == "latest":
         return latest(resolved, program)

@@ -130,6 +130,11 @@ def test_errors(tmp_path):
         load_guideline("2020.06", str(tmp_path / "nowhere"), tmp_path)
     with pytest.raises(InputError, match="does not exist"):
         load_guideline(str(tmp_path / "missing.json"))
+    # a bare file name that is not a version either: said to be a missing file
+    with pytest.raises(InputError, match="guideline file 'missing.json' does not exist"):
+        load_guideline("missing.json", root, tmp_path)
+    with pytest.raises(InputError, match="no guideline '2030.01' in"):  # a version with .json
+        load_guideline("2030.01.json", root, tmp_path)
 
 
 def test_latest_skips_unapproved(tmp_path):
