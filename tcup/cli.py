@@ -112,6 +112,15 @@ def main(
         if exc.hint:
             print(f"hint: {exc.hint}", file=stderr)
         return int(exc.exit_code)
+    except OSError as exc:
+        # An environment failure no stage turned into a TcupError (a full disk,
+        # a vanished directory): one line, never a traceback.
+        if debug:
+            LOG.exception("error")
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"tcup: error: {exc.strerror or exc}{where}", file=stderr)
+        print("hint: files written so far are kept; --debug shows where it failed", file=stderr)
+        return int(ExitCode.RUN)
     except KeyboardInterrupt:
         print("tcup: interrupted", file=stderr)
         return 130

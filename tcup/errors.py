@@ -25,7 +25,8 @@ EXIT_CODE_HELP = """exit codes:
   1  tests ran but required capabilities failed (would not qualify)
   2  usage or input error (bad option, missing or malformed file)
   3  pre-flight failed (credentials, catalog, missing service)
-  4  the test run could not complete (results so far are kept)
+  4  the test run (or writing its files: disk full, ...) could not complete;
+     results so far are kept
   5  upload failed (results are safe on disk; retry with `tcup upload`)"""
 
 
