@@ -10,16 +10,13 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
-from tcup import signing
-from tcup.errors import InputError
 from tcup_server import auth
 from tcup_server.app import get_state
 from tcup_server.errors import ApiError, abort
-from tcup_server.models import AuditEvent, PubKey, User, utcnow
+from tcup_server.models import AuditEvent, PubKey, User
+from tcup_server.services import keys
 
 router = APIRouter(tags=["profile"])
-
-KEY_TYPES = ("ssh-rsa", "ssh-dss", "pgp-sign-rsa", "pgp-sign-dss")
 
 
 class NewPubKey(BaseModel):
@@ -78,33 +75,10 @@ def add_pubkey(
     user: User = Depends(auth.require_user),
     db: DbSession = Depends(auth.db_session),
 ) -> JSONResponse:
-    fields = new.raw_key.strip().split()
-    if len(fields) < 2 or fields[0] not in KEY_TYPES:
-        raise ApiError(
-            400, "Request doesnt correspond to schema", detail="raw_key: unknown key type"
-        )
     try:
-        signing.verify(signing.SELF_SIGNATURE_DATA, new.self_signature, new.raw_key)
-        fingerprint = signing.fingerprint(new.raw_key)
-    except InputError as exc:
-        raise ApiError(400, "Bad public key", detail=exc.message) from None
-    existing = db.scalar(select(PubKey).where(PubKey.fingerprint == fingerprint))
-    if existing is not None:
-        if existing.revoked_at is None or existing.user_id != user.id:
-            raise ApiError(409, "Public key already exists.")
-        existing.revoked_at = None  # the owner registers a key again that they had removed
-        key = existing
-    else:
-        key = PubKey(
-            user_id=user.id,
-            format=fields[0],
-            pubkey=fields[1],
-            comment=" ".join(fields[2:]) or None,
-            fingerprint=fingerprint,
-        )
-        db.add(key)
-    db.flush()
-    db.add(AuditEvent(actor_id=user.id, action="pubkey.add", details={"fingerprint": fingerprint}))
+        key = keys.add_key(db, user, new.raw_key, new.self_signature)
+    except keys.KeyRefused as exc:
+        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
     db.commit()
     return JSONResponse(str(key.id), status_code=201)
 
@@ -115,15 +89,10 @@ def delete_pubkey(
     user: User = Depends(auth.require_user),
     db: DbSession = Depends(auth.db_session),
 ) -> Response:
-    key = db.get(PubKey, int(key_id)) if key_id.isdigit() and len(key_id) < 12 else None
-    if key is None or key.user_id != user.id or key.revoked_at is not None:
-        raise ApiError(404, "Public key not found.")
-    key.revoked_at = utcnow()  # kept, so results signed by it still name it
-    db.add(
-        AuditEvent(
-            actor_id=user.id, action="pubkey.revoke", details={"fingerprint": key.fingerprint}
-        )
-    )
+    try:
+        keys.revoke_key(db, user, key_id)
+    except keys.KeyRefused as exc:
+        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
     db.commit()
     return Response(status_code=204)
 

@@ -1,8 +1,8 @@
 """Register and revoke the public keys that sign a vendor's uploads.
 
-The work is done by the API's own handlers (``/v1/profile/pubkeys``), so the
-page and the API accept and refuse exactly the same keys (type, self-signature
-proof, duplicates).
+The work is done by :mod:`tcup_server.services.keys`, which the API
+(``/v1/profile/pubkeys``) calls too, so the page and the API accept and refuse
+exactly the same keys (type, self-signature proof, duplicates).
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from tcup_server.api import profile
-from tcup_server.errors import ApiError
 from tcup_server.models import PubKey
+from tcup_server.services import keys
 from tcup_server.web.common import (
     Caller,
     Flash,
@@ -28,7 +27,7 @@ router = APIRouter(route_class=WebRoute)
 
 
 def _page(who: Caller, status: int = 200, flashes: list[Flash] | None = None) -> Response:
-    keys = who.db.scalars(
+    rows = who.db.scalars(
         select(PubKey).where(PubKey.user_id == who.user.id).order_by(PubKey.created_at)
     )
     return render(
@@ -38,11 +37,11 @@ def _page(who: Caller, status: int = 200, flashes: list[Flash] | None = None) ->
         nav="keys",
         status=status,
         flashes=flashes,
-        keys=list(keys),
+        keys=list(rows),
     )
 
 
-def _refusal(exc: ApiError) -> Flash:
+def _refusal(exc: keys.KeyRefused) -> Flash:
     text = exc.title + (f": {exc.detail}" if exc.detail else "")
     return Flash("error", text)
 
@@ -58,20 +57,21 @@ def add_key(
     self_signature: str = Form(""),
     who: Caller = Depends(csrf_signed_in),
 ) -> Response:
-    new = profile.NewPubKey(raw_key=raw_key.strip(), self_signature=self_signature.strip())
     try:
-        profile.add_pubkey(new, user=who.user, db=who.db)
-    except ApiError as exc:
+        keys.add_key(who.db, who.user, raw_key.strip(), self_signature.strip())
+    except keys.KeyRefused as exc:
         who.db.rollback()
-        return _page(who, 409 if exc.code == 409 else 400, [_refusal(exc)])
+        return _page(who, 409 if exc.status == 409 else 400, [_refusal(exc)])
+    who.db.commit()
     return redirect("/keys", done="key_added")
 
 
 @router.post("/keys/{key_id}/revoke", name="web_key_revoke")
 def revoke_key(key_id: str, who: Caller = Depends(csrf_signed_in)) -> Response:
     try:
-        profile.delete_pubkey(key_id, user=who.user, db=who.db)
-    except ApiError as exc:
+        keys.revoke_key(who.db, who.user, key_id)
+    except keys.KeyRefused as exc:
         who.db.rollback()
-        return _page(who, exc.code, [_refusal(exc)])
+        return _page(who, exc.status, [_refusal(exc)])
+    who.db.commit()
     return redirect("/keys", done="key_revoked")

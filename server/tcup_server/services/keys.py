@@ -1,0 +1,79 @@
+"""Register and revoke the public keys that sign a user's uploads.
+
+One implementation for the API (``/v1/profile/pubkeys``) and the web page
+(``/keys``), so both accept and refuse exactly the same keys: type,
+self-signature proof, duplicates.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session as DbSession
+
+from tcup import signing
+from tcup.errors import InputError
+from tcup_server.models import AuditEvent, PubKey, User, utcnow
+
+KEY_TYPES = ("ssh-rsa", "ssh-dss", "pgp-sign-rsa", "pgp-sign-dss")
+
+
+class KeyRefused(InputError):
+    """A key that cannot be added or revoked; ``status``, ``title`` and ``detail``
+    are what RefStack answers for it."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None) -> None:
+        super().__init__(title, hint=detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
+def add_key(db: DbSession, user: User, raw_key: str, self_signature: str) -> PubKey:
+    """Register ``raw_key`` for ``user`` once ``self_signature`` proves they hold it.
+
+    A key the same user revoked earlier comes back to life; any other
+    duplicate is refused.  The caller commits.
+    """
+    fields = raw_key.strip().split()
+    if len(fields) < 2 or fields[0] not in KEY_TYPES:
+        raise KeyRefused(400, "Request doesnt correspond to schema", "raw_key: unknown key type")
+    try:
+        signing.verify(signing.SELF_SIGNATURE_DATA, self_signature, raw_key)
+        fingerprint = signing.fingerprint(raw_key)
+    except InputError as exc:
+        raise KeyRefused(400, "Bad public key", exc.message) from None
+    existing = db.scalar(select(PubKey).where(PubKey.fingerprint == fingerprint))
+    if existing is not None:
+        if existing.revoked_at is None or existing.user_id != user.id:
+            raise KeyRefused(409, "Public key already exists.")
+        existing.revoked_at = None  # the owner registers a key again that they had removed
+        key = existing
+    else:
+        key = PubKey(
+            user_id=user.id,
+            format=fields[0],
+            pubkey=fields[1],
+            comment=" ".join(fields[2:]) or None,
+            fingerprint=fingerprint,
+        )
+        db.add(key)
+    db.flush()
+    db.add(AuditEvent(actor_id=user.id, action="pubkey.add", details={"fingerprint": fingerprint}))
+    return key
+
+
+def revoke_key(db: DbSession, user: User, key_id: str) -> PubKey:
+    """Revoke one of ``user``'s live keys by its id; the caller commits.
+
+    The row is kept, so results signed by it still name it.
+    """
+    key = db.get(PubKey, int(key_id)) if key_id.isdigit() and len(key_id) < 12 else None
+    if key is None or key.user_id != user.id or key.revoked_at is not None:
+        raise KeyRefused(404, "Public key not found.")
+    key.revoked_at = utcnow()
+    db.add(
+        AuditEvent(
+            actor_id=user.id, action="pubkey.revoke", details={"fingerprint": key.fingerprint}
+        )
+    )
+    return key
