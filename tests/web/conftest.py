@@ -1,6 +1,7 @@
-"""Fixtures of the web page tests: a real server process, accounts, a real Chromium.
+"""Fixtures of the web page tests: a real server process, accounts, a real Chromium;
+and an in-memory SQLite session for the service tests.
 
-See ``web_harness`` for what each provides and how.
+See ``web_harness`` and ``service_db`` for what each provides and how.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+from service_db import sqlite_session
+from sqlalchemy.orm import Session
 from web_harness import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -25,6 +28,11 @@ from web_harness import (
     tool,
     wait_until_up,
 )
+
+
+@pytest.fixture
+def db() -> Iterator[Session]:
+    yield from sqlite_session()
 
 
 @pytest.fixture(scope="session")

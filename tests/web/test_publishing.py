@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine
+from service_db import add_user as _user
 from sqlalchemy.orm import Session
-from tcup_server.models import Base, Result, User
+from tcup_server.models import Result, User
 from tcup_server.services import publishing, review
-
-
-@pytest.fixture
-def db() -> Session:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        yield session
-
-
-def _user(db: Session, name: str, kind: str = "vendor") -> User:
-    user = User(name=name, kind=kind, openid=f"tcup:user:{name}")
-    db.add(user)
-    db.flush()
-    return user
 
 
 def _result(db: Session, owner: User) -> Result:
