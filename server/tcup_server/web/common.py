@@ -226,3 +226,31 @@ def redirect(path: str, done: str | None = None, **params: str) -> RedirectRespo
     if done:
         query["done"] = done
     return RedirectResponse(path + ("?" + urlencode(query) if query else ""), status_code=303)
+
+
+def refusal(exc: ReviewError) -> Flash:
+    """The flash telling why a service refused a form: its message and hint."""
+    return Flash("error", exc.message + (f" ({exc.hint})" if exc.hint else ""))
+
+
+def post_or_refuse(
+    who: Caller,
+    action: Callable[[], str],
+    done: str,
+    reshow: Callable[[int, list[Flash]], Response],
+) -> Response:
+    """Run a form's ``action``, commit, and redirect to the path it returns.
+
+    A service's refusal rolls back and answers ``reshow(status, flashes)``
+    with the reason: 403 for :class:`Forbidden`, else 400.  :class:`NotFound`
+    goes on up, so the page answers 404.
+    """
+    try:
+        path = action()
+    except NotFound:
+        raise
+    except ReviewError as exc:
+        who.db.rollback()
+        return reshow(403 if isinstance(exc, Forbidden) else 400, [refusal(exc)])
+    who.db.commit()
+    return redirect(path, done=done)

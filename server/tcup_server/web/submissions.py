@@ -28,7 +28,7 @@ from tcup_server.web.common import (
     WebRoute,
     csrf_signed_in,
     not_found,
-    redirect,
+    post_or_refuse,
     render,
     signed_in,
 )
@@ -270,19 +270,15 @@ def _actor_names(who: Caller, events: list[Any]) -> dict[int, str]:
 def _act(who: Caller, result_id: str, action, done: str) -> Response:  # noqa: ANN001
     """Run ``action(result)``; on a refusal show the page again with the reason (400)."""
     result = review.get_result(who.db, who.user, result_id)
-    try:
+
+    def run() -> str:
         action(result)
-    except review.NotFound:
-        raise
-    except review.ReviewError as exc:
-        who.db.rollback()
-        text = exc.message + (f" ({exc.hint})" if exc.hint else "")
-        status = 403 if isinstance(exc, review.Forbidden) else 400
-        return show(
-            who, review.get_result(who.db, who.user, result_id), status, [Flash("error", text)]
-        )
-    who.db.commit()
-    return redirect(f"/results/{result_id}", done=done)
+        return f"/results/{result_id}"
+
+    def reshow(status: int, flashes: list[Flash]) -> Response:
+        return show(who, review.get_result(who.db, who.user, result_id), status, flashes)
+
+    return post_or_refuse(who, run, done, reshow)
 
 
 @router.post("/results/{result_id}/review", name="web_review")

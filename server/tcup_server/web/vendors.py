@@ -6,22 +6,17 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
 from tcup_server.services import publishing
-from tcup_server.services.review import Forbidden, NotFound, ReviewError
 from tcup_server.web.common import (
     Caller,
     Flash,
     WebRoute,
     csrf_signed_in,
-    redirect,
+    post_or_refuse,
     render,
     signed_in,
 )
 
 router = APIRouter(route_class=WebRoute)
-
-
-def _refusal(exc: ReviewError) -> Flash:
-    return Flash("error", exc.message + (f" ({exc.hint})" if exc.hint else ""))
 
 
 @router.get("/vendors", name="web_vendors")
@@ -45,15 +40,14 @@ def _vendors(who: Caller, status: int = 200, flashes: list[Flash] | None = None)
 def create_vendor(
     name: str = Form(""), description: str = Form(""), who: Caller = Depends(csrf_signed_in)
 ) -> Response:
-    try:
+
+    def create() -> str:
         vendor = publishing.create_vendor(who.db, who.user, name, description)
-    except NotFound:
-        raise
-    except ReviewError as exc:
-        who.db.rollback()
-        return _vendors(who, 403 if isinstance(exc, Forbidden) else 400, [_refusal(exc)])
-    who.db.commit()
-    return redirect(f"/vendors/{vendor.id}", done="vendor_created")
+        return f"/vendors/{vendor.id}"
+
+    return post_or_refuse(
+        who, create, "vendor_created", lambda status, flashes: _vendors(who, status, flashes)
+    )
 
 
 @router.get("/vendors/{vendor_id}", name="web_vendor")
@@ -80,16 +74,14 @@ def _vendor(
 
 def _on_vendor(who: Caller, vendor_id: str, action, done: str) -> Response:  # noqa: ANN001
     vendor = publishing.get_vendor(who.db, who.user, vendor_id)
-    try:
+
+    def run() -> str:
         action(vendor)
-    except NotFound:
-        raise
-    except ReviewError as exc:
-        who.db.rollback()
-        status = 403 if isinstance(exc, Forbidden) else 400
-        return _vendor(who, vendor_id, status, [_refusal(exc)])
-    who.db.commit()
-    return redirect(f"/vendors/{vendor_id}", done=done)
+        return f"/vendors/{vendor_id}"
+
+    return post_or_refuse(
+        who, run, done, lambda status, flashes: _vendor(who, vendor_id, status, flashes)
+    )
 
 
 @router.post("/vendors/{vendor_id}/members", name="web_member_add")
