@@ -28,27 +28,13 @@ from tcup.errors import ExitCode, RunError, UploadError
 from tcup.guidelines import parse_guideline
 from tcup.results import read_refstack
 from tcup.testlist import plan
+from tests.interop import interop_dir
+from tests.output_dir import OUTPUT_FILES
 
-INTEROP = Path(
-    os.environ.get("TCUP_INTEROP_DIR")
-    or Path(__file__).resolve().parents[1].parent / "shared" / "interop"
-)
+INTEROP = interop_dir()
 GUIDELINE = INTEROP / "2020.06.json"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CANARY = "canary-Pa55w0rd-7f3e"
-OUTPUT_FILES = (
-    "manifest.json",
-    "tempest.conf",
-    "test-list.txt",
-    "results.subunit",
-    "results.json",
-    "results-extended.json",
-    "junit.xml",
-    "report.txt",
-    "report.md",
-    "report.html",
-    "report.json",
-)
 
 
 def _guideline():

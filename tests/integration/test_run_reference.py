@@ -25,27 +25,13 @@ import yaml
 from tcup import cli
 from tcup.errors import ExitCode
 from tcup.results import read_refstack, read_subunit
+from tests.interop import interop_dir
+from tests.output_dir import OUTPUT_FILES
 
 pytestmark = pytest.mark.integration
 
-INTEROP = Path(
-    os.environ.get("TCUP_INTEROP_DIR")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "interop"
-)
+INTEROP = interop_dir()
 GUIDELINE = str(INTEROP / "2020.06.json")
-OUTPUT_FILES = (
-    "manifest.json",
-    "tempest.conf",
-    "test-list.txt",
-    "results.subunit",
-    "results.json",
-    "results-extended.json",
-    "junit.xml",
-    "report.txt",
-    "report.md",
-    "report.html",
-    "report.json",
-)
 
 
 def _tcup(cloud, monkeypatch, *argv: str, admin: bool = False) -> tuple[int, str, str]:  # noqa: ANN001
