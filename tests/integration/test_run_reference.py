@@ -45,6 +45,29 @@ def _tcup(cloud, monkeypatch, *argv: str, admin: bool = False) -> tuple[int, str
     return code, out.getvalue(), err.getvalue()
 
 
+def _run(
+    cloud, monkeypatch, target: str, out: Path, *options: str, admin: bool = False
+) -> tuple[int, str, str]:
+    """``tcup run`` of the 2020.06 guideline for ``target`` into ``out``."""
+    argv = ("run", "--guideline", GUIDELINE, "--target", target, *options, "--out", str(out))
+    return _tcup(cloud, monkeypatch, *argv, admin=admin)
+
+
+def _check_as(cloud, monkeypatch, password: str, project: str) -> tuple[int, str]:  # noqa: ANN001
+    """``tcup check`` as the cloud's user with the given password and project."""
+    for key in [k for k in os.environ if k.startswith("OS_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("OS_AUTH_URL", cloud.auth_url)
+    monkeypatch.setenv("OS_USERNAME", cloud.user.username)
+    monkeypatch.setenv("OS_PASSWORD", password)
+    monkeypatch.setenv("OS_PROJECT_NAME", project)
+    monkeypatch.setenv("OS_USER_DOMAIN_NAME", "Default")
+    monkeypatch.setenv("OS_PROJECT_DOMAIN_NAME", "Default")
+    err = io.StringIO()
+    code = cli.main(["check"], stdout=io.StringIO(), stderr=err)
+    return code, err.getvalue()
+
+
 def _secrets(cloud) -> list[str]:  # noqa: ANN001
     accounts = yaml.safe_load(cloud.accounts_yaml.read_text(encoding="utf-8"))
     return [cloud.user.password, cloud.admin.password] + [a["password"] for a in accounts]
@@ -62,19 +85,8 @@ def test_storage_run_passes_all_58_tests_with_real_tempest(
     reference_cloud, monkeypatch, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    code, stdout, stderr = _tcup(
-        reference_cloud,
-        monkeypatch,
-        "run",
-        "--guideline",
-        GUIDELINE,
-        "--target",
-        "object",
-        "--out",
-        str(out),
-        "--workspace",
-        str(tmp_path / "ws"),
-        admin=True,
+    code, stdout, stderr = _run(
+        reference_cloud, monkeypatch, "object", out, "--workspace", str(tmp_path / "ws"), admin=True
     )
     assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
     for name in OUTPUT_FILES:
@@ -119,20 +131,15 @@ def test_platform_run_shows_missing_services_and_runs_the_rest(
     reference_cloud, monkeypatch, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    code, stdout, stderr = _tcup(
+    code, stdout, stderr = _run(
         reference_cloud,
         monkeypatch,
-        "run",
-        "--guideline",
-        GUIDELINE,
-        "--target",
         "platform",
+        out,
         "--accounts",
         str(reference_cloud.accounts_yaml),
         "--image",
         str(reference_cloud.image),
-        "--out",
-        str(out),
     )
     assert code == ExitCode.NOT_QUALIFIED, stdout[-3000:] + stderr[-3000:]
     head = stdout.split("running ")[0]
@@ -155,17 +162,8 @@ def test_platform_run_shows_missing_services_and_runs_the_rest(
 def test_missing_service_is_a_preflight_failure_when_asked(
     reference_cloud, monkeypatch, tmp_path: Path
 ) -> None:
-    code, stdout, stderr = _tcup(
-        reference_cloud,
-        monkeypatch,
-        "run",
-        "--guideline",
-        GUIDELINE,
-        "--target",
-        "platform",
-        "--no-skip-missing-services",
-        "--out",
-        str(tmp_path / "out"),
+    code, stdout, stderr = _run(
+        reference_cloud, monkeypatch, "platform", tmp_path / "out", "--no-skip-missing-services"
     )
     assert code == ExitCode.PREFLIGHT
     assert "lacks service(s) the target needs: block-storage, compute, network" in stderr
@@ -184,35 +182,20 @@ def test_check_reports_cloud_and_cpid(reference_cloud, monkeypatch) -> None:
 
 
 def test_check_wrong_password(reference_cloud, monkeypatch) -> None:
-    monkeypatch.setenv("OS_CLIENT_SECURE_FILE", "/nonexistent")
-    for key in [k for k in os.environ if k.startswith("OS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("OS_AUTH_URL", reference_cloud.auth_url)
-    monkeypatch.setenv("OS_USERNAME", reference_cloud.user.username)
-    monkeypatch.setenv("OS_PASSWORD", "not-the-password")
-    monkeypatch.setenv("OS_PROJECT_NAME", reference_cloud.user.project_name)
-    monkeypatch.setenv("OS_USER_DOMAIN_NAME", "Default")
-    monkeypatch.setenv("OS_PROJECT_DOMAIN_NAME", "Default")
-    err = io.StringIO()
-    code = cli.main(["check"], stdout=io.StringIO(), stderr=err)
+    code, err = _check_as(
+        reference_cloud, monkeypatch, "not-the-password", reference_cloud.user.project_name
+    )
     assert code == ExitCode.PREFLIGHT
-    assert "refused the credentials of user 'tcup' (HTTP 401)" in err.getvalue()
+    assert "refused the credentials of user 'tcup' (HTTP 401)" in err
 
 
 def test_check_wrong_project(reference_cloud, monkeypatch) -> None:
-    for key in [k for k in os.environ if k.startswith("OS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("OS_AUTH_URL", reference_cloud.auth_url)
-    monkeypatch.setenv("OS_USERNAME", reference_cloud.user.username)
-    monkeypatch.setenv("OS_PASSWORD", reference_cloud.user.password)
-    monkeypatch.setenv("OS_PROJECT_NAME", "no-such-project")
-    monkeypatch.setenv("OS_USER_DOMAIN_NAME", "Default")
-    monkeypatch.setenv("OS_PROJECT_DOMAIN_NAME", "Default")
-    err = io.StringIO()
-    code = cli.main(["check"], stdout=io.StringIO(), stderr=err)
+    code, err = _check_as(
+        reference_cloud, monkeypatch, reference_cloud.user.password, "no-such-project"
+    )
     assert code == ExitCode.PREFLIGHT
-    assert "cannot scope to project 'no-such-project'" in err.getvalue()
-    assert reference_cloud.user.password not in err.getvalue()
+    assert "cannot scope to project 'no-such-project'" in err
+    assert reference_cloud.user.password not in err
 
 
 def test_check_stopped_swift(reference_cloud, monkeypatch) -> None:
