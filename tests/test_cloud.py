@@ -12,6 +12,7 @@ import pytest
 from tcup import cloud
 from tcup.errors import InputError, PreflightError
 from tcup.guidelines import parse_guideline
+from tests.cloud_info import make_cloud_info
 
 INTEROP = Path(
     os.environ.get("TCUP_INTEROP_DIR")
@@ -209,33 +210,13 @@ def test_every_2020_06_capability_maps_to_a_service() -> None:
 
 def test_block_storage_accepts_volumev3_catalog_entries() -> None:
     assert "volumev3" in cloud.service_aliases("block-storage")
-    info = _info(services={"volumev3": "http://h:8776/v3"})
+    info = make_cloud_info(services={"volumev3": "http://h:8776/v3"})
     assert info.has_service("block-storage")
     assert not info.has_service("compute")
 
 
-def _info(**kw) -> cloud.CloudInfo:  # noqa: ANN003
-    base = dict(
-        auth_url="http://h:5000/v3",
-        identity_version="v3",
-        user="u",
-        user_id="uid",
-        user_domain="Default",
-        project="p",
-        project_id="pid",
-        project_domain="Default",
-        region="RegionOne",
-        roles=("member",),
-        cpid="c",
-        cpid_source="keystone",
-        services={},
-    )
-    base.update(kw)
-    return cloud.CloudInfo(**base)
-
-
 def test_format_cloud_info_lists_found_and_missing_services() -> None:
-    info = _info(
+    info = make_cloud_info(
         services={"identity": "a", "object-store": "b"},
         required=("identity", "object-store", "compute"),
         missing=("compute",),

@@ -11,24 +11,17 @@ import pytest
 from tcup import configure
 from tcup.cloud import CloudInfo
 from tcup.errors import InputError
+from tests.cloud_info import make_cloud_info
 
 CANARY = "canary-Pa55w0rd-7f3e"
 
 
 def _info(services: dict[str, str], roles: tuple[str, ...] = ("member",)) -> CloudInfo:
-    return CloudInfo(
+    return make_cloud_info(
         auth_url="http://127.0.0.1:5000/v3",
-        identity_version="v3",
         user="demo",
-        user_id="uid",
-        user_domain="Default",
         project="demo",
-        project_id="pid",
-        project_domain="Default",
-        region="RegionOne",
         roles=roles,
-        cpid="c",
-        cpid_source="keystone",
         services=services,
     )
 

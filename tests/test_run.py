@@ -28,6 +28,7 @@ from tcup.errors import ExitCode, RunError, UploadError
 from tcup.guidelines import parse_guideline
 from tcup.results import read_refstack
 from tcup.testlist import plan
+from tests.cloud_info import make_cloud_info
 from tests.interop import interop_dir
 from tests.output_dir import OUTPUT_FILES
 
@@ -88,19 +89,11 @@ def sample_workspace(tmp_path: Path) -> Path:
 
 def _info(missing: tuple[str, ...] = ()) -> cloud_mod.CloudInfo:
     services = {"identity": "http://127.0.0.1:5000/v3", "object-store": "http://127.0.0.1:8080/v1"}
-    return cloud_mod.CloudInfo(
+    return make_cloud_info(
         auth_url="http://127.0.0.1:5000/v3",
-        identity_version="v3",
         user="tcup",
-        user_id="uid",
-        user_domain="Default",
         project="tcup",
-        project_id="pid",
-        project_domain="Default",
-        region="RegionOne",
-        roles=("member",),
         cpid="f3a407ef32974304a633250aa6e3c2c0",
-        cpid_source="keystone",
         services=services,
         missing=missing,
     )
