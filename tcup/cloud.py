@@ -361,6 +361,26 @@ def preflight(
     return info
 
 
+def _keystone_tls_error(where: str, exc: BaseException) -> PreflightError:
+    return PreflightError(
+        f"TLS failure talking to Keystone at {where}: {_short(exc)}",
+        hint="point OS_CACERT (or cacert in clouds.yaml) at your CA bundle, or use "
+        "--insecure to skip verification",
+    )
+
+
+def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of ``kind`` among ``exc``'s causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
     where = creds.auth_url
     try:
@@ -382,11 +402,7 @@ def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
             "in clouds.yaml / secure.yaml)",
         ) from exc
     except ksa_exc.SSLError as exc:
-        raise PreflightError(
-            f"TLS failure talking to Keystone at {where}: {_short(exc)}",
-            hint="point OS_CACERT (or cacert in clouds.yaml) at your CA bundle, or use "
-            "--insecure to skip verification",
-        ) from exc
+        raise _keystone_tls_error(where, exc) from exc
     except (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout) as exc:
         raise PreflightError(
             f"cannot reach Keystone at {where}: {_connect_reason(exc)}",
@@ -394,6 +410,10 @@ def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
             "and reachable from here",
         ) from exc
     except ksa_exc.DiscoveryFailure as exc:
+        # Version discovery wraps a failed TLS handshake in DiscoveryFailure.
+        tls = _in_chain(exc, ksa_exc.SSLError)
+        if tls is not None:
+            raise _keystone_tls_error(where, tls) from exc
         raise PreflightError(
             f"no usable Identity API at {where}: {_short(exc)}",
             hint="OS_AUTH_URL should be Keystone's root or /v3 URL, e.g. https://host:5000/v3",

@@ -245,3 +245,32 @@ def test_unreachable_keystone_says_connection_refused() -> None:
     with pytest.raises(PreflightError, match="cannot reach Keystone .*connection refused") as info:
         cloud.preflight(creds, ["object-store"])
     assert CANARY not in str(info.value) and CANARY not in (info.value.hint or "")
+
+
+def test_untrusted_tls_certificate_says_tls_and_how_to_trust_it(tls_files) -> None:
+    """A real TLS server on 127.0.0.1 whose self-signed certificate the client does not trust."""
+    from tests.refstack_fake import FakeRefstack  # any HTTPS server: the handshake fails first
+
+    cert, key = map(str, tls_files)
+    with FakeRefstack(tls=(cert, key)) as server:
+        env = dict(
+            OS_AUTH_URL=f"{server.url}/v3",
+            OS_USERNAME="alice",
+            OS_PASSWORD=CANARY,
+            OS_PROJECT_NAME="demo",
+            OS_USER_DOMAIN_NAME="Default",
+            OS_PROJECT_DOMAIN_NAME="Default",
+        )
+        with pytest.raises(PreflightError, match="TLS failure talking to Keystone") as info:
+            cloud.preflight(cloud.load_credentials(environ=_env(**env)), ["object-store"])
+        assert "OS_CACERT" in info.value.hint and "--insecure" in info.value.hint
+        assert CANARY not in str(info.value)
+        # trusting the certificate (OS_CACERT) or skipping verification gets past TLS:
+        # what fails next is that this server is no Keystone, not the handshake
+        for creds in (
+            cloud.load_credentials(environ=_env(**env, OS_CACERT=cert)),
+            cloud.load_credentials(environ=_env(**env), insecure=True),
+        ):
+            with pytest.raises(PreflightError) as past_tls:
+                cloud.preflight(creds, ["object-store"])
+            assert "TLS" not in past_tls.value.message

@@ -349,40 +349,6 @@ def test_upload_run_validates_before_sending(tmp_path, server):
 # ------------------------------------------------------------------------- TLS
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1, as a private test server would have."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    tls_key = signing.generate_key(2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(tls_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(tls_key, hashes.SHA256())
-    )
-    folder = tmp_path_factory.mktemp("tls")
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(signing.private_key_pem(tls_key))
-    return cert_file, key_file
-
-
 def test_tls_untrusted_certificate_is_not_retried(tls_files, delays):
     with FakeRefstack(tls=tuple(map(str, tls_files))) as server:
         with pytest.raises(up.UploadFailed, match="TLS connection to https://127.0.0.1") as info:
