@@ -361,9 +361,10 @@ def preflight(
     return info
 
 
-def _keystone_tls_error(where: str, exc: BaseException) -> PreflightError:
+def _tls_error(peer: str, exc: BaseException) -> PreflightError:
+    """The one message for a failed TLS handshake, with Keystone or a catalog endpoint."""
     return PreflightError(
-        f"TLS failure talking to Keystone at {where}: {_short(exc)}",
+        f"TLS failure talking to {peer}: {_short(exc)}",
         hint="point OS_CACERT (or cacert in clouds.yaml) at your CA bundle, or use "
         "--insecure to skip verification",
     )
@@ -402,7 +403,7 @@ def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
             "in clouds.yaml / secure.yaml)",
         ) from exc
     except ksa_exc.SSLError as exc:
-        raise _keystone_tls_error(where, exc) from exc
+        raise _tls_error(f"Keystone at {where}", exc) from exc
     except (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout) as exc:
         raise PreflightError(
             f"cannot reach Keystone at {where}: {_connect_reason(exc)}",
@@ -413,7 +414,7 @@ def _authenticate(creds: Credentials, session: ksa_session.Session) -> Any:
         # Version discovery wraps a failed TLS handshake in DiscoveryFailure.
         tls = _in_chain(exc, ksa_exc.SSLError)
         if tls is not None:
-            raise _keystone_tls_error(where, tls) from exc
+            raise _tls_error(f"Keystone at {where}", tls) from exc
         raise PreflightError(
             f"no usable Identity API at {where}: {_short(exc)}",
             hint="OS_AUTH_URL should be Keystone's root or /v3 URL, e.g. https://host:5000/v3",
@@ -492,10 +493,7 @@ def _probe(session: ksa_session.Session, service: str, url: str) -> None:
             url, authenticated=True, raise_exc=False, connect_retries=0, timeout=_PROBE_TIMEOUT
         )
     except ksa_exc.SSLError as exc:
-        raise PreflightError(
-            f"TLS failure talking to the {service} endpoint {url}: {_short(exc)}",
-            hint="point OS_CACERT at your CA bundle, or use --insecure",
-        ) from exc
+        raise _tls_error(f"the {service} endpoint {url}", exc) from exc
     except (ksa_exc.ConnectFailure, ksa_exc.ConnectTimeout) as exc:
         raise PreflightError(
             f"the {service} endpoint {url} from the catalog does not answer: "
