@@ -17,7 +17,7 @@ export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 # Every service, in start order. Groups are what --only accepts besides names.
 SERVICES=(keystone swift-account swift-container swift-object swift-proxy
-  swift-container-updater swift-object-updater glance)
+  swift-container-updater swift-object-updater swift-container-replicator glance)
 GROUPS_=(keystone swift glance)
 
 die() {
@@ -50,7 +50,7 @@ service_url() {
   case $1 in
     keystone) echo http://127.0.0.1:5000/v3 ;;
     glance) echo http://127.0.0.1:9292/versions ;;
-    swift-*updater) echo - ;;
+    swift-*updater | swift-*replicator) echo - ;;
     swift-*) echo "http://127.0.0.1:$(service_port "$1")/healthcheck" ;;
   esac
 }
@@ -70,6 +70,9 @@ service_cmd() {
     swift-object-updater)
       CMD=("$PY" "$CLOUD_TOOLS/helpers/swift_daemon.py" "$ETC/swift" object-updater
         "$ETC/swift/object-server.conf" -v) ;;
+    swift-container-replicator)
+      CMD=("$PY" "$CLOUD_TOOLS/helpers/swift_daemon.py" "$ETC/swift" container-replicator
+        "$ETC/swift/container-server.conf" -v) ;;
     *) die "unknown service '$1'" ;;
   esac
 }
