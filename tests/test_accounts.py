@@ -1,0 +1,132 @@
+"""The test-account pool tcup makes with admin rights (``--accounts auto``).
+
+A fake identity proxy stands in for Keystone here, to reach the error paths
+(refused, half-made pool); the real pool against the reference cloud is made
+and removed in ``tests/integration/test_run_reference.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import stat
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from openstack import exceptions as os_exc
+
+from tcup import accounts
+from tcup.errors import PreflightError
+
+
+class FakeIdentity:
+    """Just enough of openstacksdk's identity proxy; records what exists."""
+
+    def __init__(self, roles=("member", "reader", "ResellerAdmin"), fail_on_user: int = 0):
+        self.roles = {name: SimpleNamespace(id=f"role-{name}", name=name) for name in roles}
+        self.users: dict[str, SimpleNamespace] = {}
+        self.projects: dict[str, SimpleNamespace] = {}
+        self.assignments: list[tuple[str, str, str]] = []
+        self.fail_on_user = fail_on_user
+        self.refuse_delete = False
+        self._ids = itertools.count(1)
+
+    def find_domain(self, name):  # noqa: ANN001, ANN201
+        return SimpleNamespace(id="default", name="Default") if name == "Default" else None
+
+    def get_domain(self, ident):  # noqa: ANN001, ANN201
+        return SimpleNamespace(id=ident, name="Default")
+
+    def find_role(self, name):  # noqa: ANN001, ANN201
+        return self.roles.get(name)
+
+    def create_project(self, name, domain_id, description):  # noqa: ANN001, ANN201
+        project = SimpleNamespace(id=f"p{next(self._ids)}", name=name, description=description)
+        self.projects[project.id] = project
+        return project
+
+    def create_user(self, name, password, domain_id, default_project_id):  # noqa: ANN001, ANN201
+        if self.fail_on_user and len(self.users) + 1 == self.fail_on_user:
+            raise os_exc.ForbiddenException("You are not authorized to perform the action")
+        user = SimpleNamespace(id=f"u{next(self._ids)}", name=name, password=password)
+        self.users[user.id] = user
+        return user
+
+    def assign_project_role_to_user(self, project, user, role):  # noqa: ANN001, ANN201
+        self.assignments.append((project.name, user.name, role.name))
+
+    def delete_user(self, ident, ignore_missing=True):  # noqa: ANN001, ANN201
+        if self.refuse_delete:
+            raise os_exc.HttpException("503 Service Unavailable")
+        self.users.pop(ident, None)
+
+    def delete_project(self, ident, ignore_missing=True):  # noqa: ANN001, ANN201
+        self.projects.pop(ident, None)
+
+
+def _conn(identity: FakeIdentity) -> SimpleNamespace:
+    return SimpleNamespace(identity=identity)
+
+
+def test_layout_gives_each_worker_two_members_a_reader_and_a_reseller() -> None:
+    specs = accounts.layout("tcup-x", 2, operator_role="swiftoperator", reseller=True)
+    assert len(specs) == 8
+    members = [s for s in specs if "member" in s.roles]
+    assert len(members) == 4 and all(s.roles == ("member", "swiftoperator") for s in members)
+    assert len({s.project for s in members}) == 4  # primary and alt never share a project
+    readers = [s for s in specs if s.roles == ("reader",)]
+    assert [r.project for r in readers] == ["tcup-x-1a", "tcup-x-2a"]
+    assert [s.username for s in specs if s.roles == ("ResellerAdmin",)] == [
+        "tcup-x-1s",
+        "tcup-x-2s",
+    ]
+    assert len(accounts.layout("tcup-x", 3)) == 9  # no reseller without object storage
+
+
+def test_provision_writes_a_private_tempest_accounts_file(tmp_path: Path) -> None:
+    identity = FakeIdentity()
+    path = tmp_path / "accounts.yaml"
+    pool = accounts.provision(_conn(identity), path, 2, object_storage=True, prefix="tcup-t")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    entries = yaml.safe_load(path.read_text())
+    assert len(entries) == len(pool.accounts) == len(identity.users) == 8
+    assert {e["username"] for e in entries} == {u.name for u in identity.users.values()}
+    assert len(set(pool.secrets)) == 8 and all(len(s) >= 24 for s in pool.secrets)
+    assert all(e["user_domain_name"] == "Default" for e in entries)
+    assert ("tcup-t-1a", "tcup-t-1r", "reader") in identity.assignments
+    assert all("made by tcup run tcup-t" in p.description for p in identity.projects.values())
+    assert accounts.remove(_conn(identity), pool) == []
+    assert not identity.users and not identity.projects and not path.exists()
+
+
+def test_no_reader_role_means_no_reader_accounts(tmp_path: Path) -> None:
+    identity = FakeIdentity(roles=("member",))
+    pool = accounts.provision(_conn(identity), tmp_path / "a.yaml", 1, object_storage=True)
+    assert [a.roles for a in pool.accounts] == [("member",), ("member",)]
+
+
+def test_a_cloud_without_member_role_is_a_clear_error(tmp_path: Path) -> None:
+    identity = FakeIdentity(roles=("reader",))
+    with pytest.raises(PreflightError, match="no 'member' role"):
+        accounts.provision(_conn(identity), tmp_path / "a.yaml", 1)
+    assert not identity.projects
+
+
+def test_refused_half_way_removes_what_was_made(tmp_path: Path) -> None:
+    identity = FakeIdentity(fail_on_user=3)
+    path = tmp_path / "a.yaml"
+    with pytest.raises(PreflightError) as caught:
+        accounts.provision(_conn(identity), path, 2)
+    assert "may not create projects and users" in caught.value.message
+    assert "--accounts FILE" in caught.value.hint
+    assert not identity.users and not identity.projects and not path.exists()
+
+
+def test_remove_reports_what_it_could_not_delete(tmp_path: Path) -> None:
+    identity = FakeIdentity()
+    pool = accounts.provision(_conn(identity), tmp_path / "a.yaml", 1)
+    identity.refuse_delete = True
+    left = accounts.remove(_conn(identity), pool)
+    assert left == [f"user {u}" for u in identity.users]
+    assert not identity.projects
