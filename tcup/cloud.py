@@ -174,6 +174,13 @@ class CloudInfo:
         return any(t in self.services for t in service_aliases(service_type))
 
 
+def connection(creds: Credentials) -> Any:
+    """An openstacksdk ``Connection`` with these credentials (for admin work)."""
+    from openstack import connection as os_connection
+
+    return os_connection.Connection(config=creds.region)
+
+
 def load_credentials(
     cloud: str | None = None,
     *,

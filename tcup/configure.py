@@ -8,7 +8,11 @@ applied.  Two credential modes:
 * pre-provisioned accounts (``--non-admin --test-accounts FILE``): the default
   whenever the user gives an accounts file; fast and needs no admin rights;
 * dynamic credentials (``--create``): when no accounts file is given and the
-  credentials have the admin role; Tempest makes a project and user per class.
+  credentials have the admin role; Tempest makes a project and user per class;
+* accounts tcup made (``--accounts auto``, see :mod:`tcup.accounts`): the
+  admin credentials configure Tempest, which then runs with the pool's file;
+  :func:`dynamic_variant` writes a second configuration with dynamic
+  credentials for the few tests Tempest skips with pre-provisioned accounts.
 
 Nothing is ever downloaded: when the cloud has an image service, tempestconf
 gets a local image file (the user's ``--image`` or a tiny generated one)
@@ -52,6 +56,7 @@ class ConfigureOptions:
     """How to build ``tempest.conf``; every path is the user's own file."""
 
     accounts: Path | None = None
+    accounts_made: bool = False  # ``accounts`` is a pool tcup made with these admin credentials
     image: Path | None = None
     overrides: Path | None = None  # INI merged section by section
     tempest_conf: Path | None = None  # used whole instead of generating one
@@ -64,7 +69,7 @@ class Configured:
 
     workspace: Path
     conf: Path
-    mode: str  # "accounts", "dynamic" or "user-conf"
+    mode: str  # "accounts", "auto-accounts", "dynamic" or "user-conf"
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -160,7 +165,11 @@ def configure(
     mode = choose_mode(info, options.accounts)
     cmd = [_tool("discover-tempest-config"), *creds.tempestconf_args()]
     cmd += ["--out", str(conf), "--no-default-deployer"]
-    if mode == "accounts":
+    if mode == "accounts" and options.accounts_made:
+        mode = "auto-accounts"  # admin credentials for tempestconf, the pool for the tests
+        accounts = _check_file(options.accounts, "accounts file", "--accounts")
+        cmd += ["--test-accounts", str(accounts)]
+    elif mode == "accounts":
         accounts = _check_file(options.accounts, "accounts file", "--accounts")
         cmd += ["--non-admin", "--test-accounts", str(accounts)]
     else:
@@ -188,6 +197,43 @@ def configure(
     if options.overrides is not None or options.extra:
         merge_overrides(conf, options.overrides, options.extra)
     return Configured(workspace, conf, mode, secrets)
+
+
+DYNAMIC_CONF = "tempest-dynamic.conf"
+
+
+def dynamic_variant(configured: Configured, creds: Credentials) -> Path | None:
+    """``etc/tempest-dynamic.conf``: the same configuration with dynamic credentials.
+
+    Only for a run on accounts tcup made (the credentials are admin); ``None``
+    when the credentials are not a user name and password, which Tempest's
+    dynamic credentials need.
+    """
+    auth = (creds.region.config.get("auth") or {}) if creds.region is not None else {}
+    username, password = auth.get("username"), auth.get("password")
+    if configured.mode != "auto-accounts" or not username or not password:
+        return None
+    parser = _parser()
+    parser.read(configured.conf, encoding="utf-8")
+    if not parser.has_section("auth"):
+        parser.add_section("auth")
+    parser.remove_option("auth", "test_accounts_file")
+    values = {
+        "use_dynamic_credentials": "True",
+        "admin_username": username,
+        "admin_password": password,
+        "admin_project_name": auth.get("project_name") or creds.project or "",
+        "admin_domain_name": creds.user_domain or "Default",
+        "admin_user_domain_name": creds.user_domain or "Default",
+        "admin_project_domain_name": creds.project_domain or creds.user_domain or "Default",
+    }
+    for key, value in values.items():
+        parser.set("auth", key, value)
+    path = configured.conf.with_name(DYNAMIC_CONF)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        parser.write(handle)
+    return path
 
 
 _PATH_VARS = ("OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CACERT", "OS_CERT", "OS_KEY")

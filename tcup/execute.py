@@ -384,6 +384,8 @@ def execute(
     test_timeout: int | None = None,
     progress: Progress | None = None,
     env: dict[str, str] | None = None,
+    conf_name: str = "tempest.conf",
+    load_list_name: str = "tcup-load-list.txt",
 ) -> ExecutionResult:
     """Run ``test_ids`` (full ids as ``stestr list`` prints them) in ``workspace``.
 
@@ -394,13 +396,13 @@ def execute(
     if not test_ids:
         raise RunError("there is no test to run", hint="check the guideline, target and add-ons")
     workspace = Path(workspace)
-    load_list = write_load_list(workspace / "tcup-load-list.txt", test_ids)
+    load_list = write_load_list(workspace / load_list_name, test_ids)
     concurrency = concurrency or default_concurrency()
     cmd = [_stestr(), "run", "--load-list", str(load_list), "--subunit"]
     cmd += ["--serial"] if concurrency == 1 else ["--concurrency", str(concurrency)]
     run_env = dict(os.environ if env is None else env)
     run_env["TEMPEST_CONFIG_DIR"] = str(workspace / "etc")
-    run_env["TEMPEST_CONFIG"] = "tempest.conf"
+    run_env["TEMPEST_CONFIG"] = conf_name
     if test_timeout:
         run_env["OS_TEST_TIMEOUT"] = str(int(test_timeout))
     progress = progress or PlainProgress(open(os.devnull, "w"))  # noqa: SIM115
@@ -455,6 +457,25 @@ def execute(
     if not result.complete:
         LOG.warning("test run incomplete: %s", result.failure_reason)
     return result
+
+
+def merge(first: ExecutionResult, again: ExecutionResult) -> ExecutionResult:
+    """One result for a run and a second pass over some of its tests (same stream file).
+
+    The second pass's statuses replace the first's; the run is incomplete if
+    either pass was.
+    """
+    return ExecutionResult(
+        subunit_path=first.subunit_path,
+        load_list=first.load_list,
+        planned=first.planned,
+        returncode=first.returncode if first.returncode != 0 else again.returncode,
+        interrupted=first.interrupted or again.interrupted,
+        started=first.started,
+        ended=again.ended,
+        statuses={**first.statuses, **again.statuses},
+        stderr_tail=again.stderr_tail or first.stderr_tail,
+    )
 
 
 def _drain(stream: IO[bytes], into: list[bytes]) -> None:

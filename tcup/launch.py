@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from tcup.accounts import AUTO
 from tcup.errors import InputError, PreflightError
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class LaunchOptions:
     os_cloud: str | None = None
     clouds_yaml: Path | None = None
     accounts: Path | None = None
+    auto_accounts: bool = False
     run_args: tuple[str, ...] = ()  # given after `--`: passed to `tcup run` unchanged
 
 
@@ -227,6 +229,8 @@ def container_spec(
         ]
     if options.accounts is not None:
         command += ["--accounts", mounts.input_file(options.accounts, "accounts", "accounts file")]
+    elif options.auto_accounts:
+        command += ["--accounts", AUTO]
     if options.concurrency is not None:
         command += ["--concurrency", str(options.concurrency)]
     if options.url:

@@ -48,7 +48,9 @@ class Manifest:
     cpid: str | None = None
     auth_url: str | None = None
     region: str | None = None
-    credentials_mode: str | None = None  # "accounts", "dynamic" or "user-conf"
+    credentials_mode: str | None = None  # "accounts", "auto-accounts", "dynamic" or "user-conf"
+    #: tests Tempest skipped on pre-provisioned accounts that ran again with dynamic credentials
+    rerun_dynamic: list[str] = field(default_factory=list)
     concurrency: int | None = None
     missing_services: list[str] = field(default_factory=list)
     started: str | None = None

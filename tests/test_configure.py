@@ -205,3 +205,49 @@ def test_tempestconf_env_makes_credential_paths_absolute(tmp_path: Path) -> None
     )
     assert env["OS_CLIENT_CONFIG_FILE"] == str(Path.cwd() / "rel" / "clouds.yaml")
     assert env["OS_CACERT"] == "/abs/ca.pem" and env["X"] == "y"
+
+
+def _admin_creds(auth: dict[str, str]):  # noqa: ANN202
+    from types import SimpleNamespace
+
+    from tcup.cloud import Credentials
+
+    return Credentials(
+        cloud="admin",
+        auth_url="http://127.0.0.1:5000/v3",
+        auth_type="password",
+        username=auth.get("username"),
+        user_domain="Default",
+        project="admin",
+        project_domain="Default",
+        region_name="RegionOne",
+        interface="public",
+        verify=True,
+        region=SimpleNamespace(config={"auth": auth}),
+    )
+
+
+def test_dynamic_variant_turns_the_made_accounts_conf_into_dynamic_credentials(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "etc" / "tempest.conf"
+    conf.parent.mkdir()
+    conf.write_text(CONF, encoding="utf-8")
+    made = configure.Configured(tmp_path, conf, "auto-accounts")
+    creds = _admin_creds({"username": "admin", "password": CANARY, "project_name": "admin"})
+    path = configure.dynamic_variant(made, creds)
+    assert path == conf.with_name("tempest-dynamic.conf") and path.stat().st_mode & 0o077 == 0
+    auth = _read(path)["auth"]
+    assert auth["use_dynamic_credentials"] == "True" and "test_accounts_file" not in auth
+    assert (auth["admin_username"], auth["admin_password"]) == ("admin", CANARY)
+    assert auth["admin_project_name"] == "admin" and auth["admin_user_domain_name"] == "Default"
+    assert _read(path)["object-storage"]["operator_role"] == "member"  # the rest is kept
+    assert "use_dynamic_credentials = False" in conf.read_text()  # the original is untouched
+    # a user's own accounts, or credentials without a password: no dynamic variant
+    assert (
+        configure.dynamic_variant(configure.Configured(tmp_path, conf, "accounts"), creds) is None
+    )
+    app_cred = _admin_creds(
+        {"application_credential_id": "x", "application_credential_secret": "y"}
+    )
+    assert configure.dynamic_variant(made, app_cred) is None

@@ -227,3 +227,21 @@ def test_default_concurrency_is_the_cpu_count() -> None:
 
 def test_stestr_comes_from_this_environment() -> None:
     assert Path(execute._stestr()).parent == Path(sys.executable).parent
+
+
+def test_merge_takes_the_second_pass_statuses_and_its_troubles() -> None:
+    from datetime import UTC, datetime
+
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    first = execute.ExecutionResult(
+        Path("r.subunit"), Path("l"), ("a", "b"), 0, False, t0, t0, {"a": "success", "b": "skip"}
+    )
+    again = execute.ExecutionResult(
+        Path("x.subunit"), Path("l2"), ("b",), 0, False, t1, t1, {"b": "success"}
+    )
+    merged = execute.merge(first, again)
+    assert merged.statuses == {"a": "success", "b": "success"} and merged.complete
+    assert merged.subunit_path == Path("r.subunit") and merged.planned == ("a", "b")
+    assert (merged.started, merged.ended) == (t0, t1)
+    stopped = execute.ExecutionResult(Path("x.subunit"), Path("l2"), ("b",), -2, True, t1, t1, {})
+    assert execute.merge(first, stopped).failure_reason == "interrupted"

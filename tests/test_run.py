@@ -24,7 +24,7 @@ from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
 from tcup import execute as execute_mod
 from tcup import run as run_mod
-from tcup.errors import ExitCode, RunError, UploadError
+from tcup.errors import ExitCode, InputError, RunError, UploadError
 from tcup.guidelines import parse_guideline
 from tcup.results import read_refstack
 from tcup.testlist import plan
@@ -267,3 +267,56 @@ def test_a_busy_workspace_is_refused_and_freed_after(tmp_path: Path) -> None:
         holder.wait()
     with run_mod.workspace_lock(workspace):  # the kernel dropped the dead holder's lock
         pass
+
+
+def test_run_refuses_a_workspace_another_run_holds(fake_cloud, tmp_path: Path) -> None:
+    workspace = tmp_path / "busy-ws"
+    with run_mod.workspace_lock(workspace), pytest.raises(RunError, match="in use"):
+        run_mod.run(_options(tmp_path, workspace=workspace), io.StringIO())
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["exit_status"] == ExitCode.RUN and manifest["tests_run"] == 0
+
+
+def test_auto_accounts_need_the_admin_role(fake_cloud, tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_mod.run(_options(tmp_path, auto_accounts=True), io.StringIO())
+    assert "needs the admin role" in caught.value.message and "member" in caught.value.message
+    assert "--accounts FILE" in caught.value.hint
+
+
+def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
+    sample_workspace: Path, monkeypatch, tmp_path: Path
+) -> None:
+    ids = execute_mod.list_tests(sample_workspace, tmp_path / "cache")
+    chosen = [i for i in ids if ".ContainerTest." in i or ".ObjectTest." in i]
+    out = tmp_path / "out"
+    first = execute_mod.execute(sample_workspace, chosen, out / "results.subunit", concurrency=1)
+    skipped = [t for t, s in first.statuses.items() if s == "skip"]
+    assert len(skipped) == 1 and "test_list_container_contents" in skipped[0]
+
+    def dynamic_variant(configured, creds):  # noqa: ANN001, ANN202
+        path = configured.conf.with_name(configure_mod.DYNAMIC_CONF)
+        path.write_text("[auth]\nuse_dynamic_credentials = True\n", encoding="utf-8")
+        return path
+
+    monkeypatch.setattr(configure_mod, "dynamic_variant", dynamic_variant)
+    configured = configure_mod.Configured(
+        sample_workspace, sample_workspace / "etc" / "tempest.conf", "auto-accounts"
+    )
+    manifest = run_mod.manifest_mod.Manifest(guideline="g", guideline_sha256="0", target="t")
+    stdout = io.StringIO()
+    merged = run_mod._rerun_skipped(configured, None, first, _options(tmp_path), manifest, stdout)
+    assert merged.statuses[skipped[0]] == "success" and merged.complete
+    assert manifest.rerun_dynamic == skipped
+    assert "again with dynamic credentials" in stdout.getvalue()
+    from tcup.results import read_subunit
+
+    states = read_subunit((out / "results.subunit").read_bytes()).states()
+    assert states[skipped[0].split("[")[0]] == "passed"
+    assert not (sample_workspace / "tcup-rerun.subunit").exists()
+    # on pre-provisioned accounts the user gave, there is no admin to run them again
+    user_given = configure_mod.Configured(configured.workspace, configured.conf, "accounts")
+    assert (
+        run_mod._rerun_skipped(user_given, None, first, _options(tmp_path), manifest, stdout)
+        is first
+    )

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TextIO
 
+from tcup.accounts import AUTO
 from tcup.commands.check import positive_int
 from tcup.launch import DEFAULT_IMAGE, KEY_MOUNT, OUT_MOUNT, LaunchOptions, launch
 
@@ -54,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--add-on", action="append", default=[], metavar="A", help="add-on guideline; repeatable"
     )
     run.add_argument("--guideline-source", metavar="SRC", help="a directory or a server URL")
-    run.add_argument("--accounts", type=Path, metavar="FILE", help="Tempest accounts.yaml")
+    run.add_argument(
+        "--accounts",
+        metavar="FILE|auto",
+        help="Tempest accounts.yaml, or 'auto': make test accounts with admin rights",
+    )
     run.add_argument("--concurrency", type=positive_int, metavar="N", help="parallel test workers")
     run.add_argument("--url", metavar="URL", help="RefStack-compatible API root to upload to")
     run.add_argument("--key", type=Path, metavar="FILE", help="RSA private key to sign with")
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         key=args.key,
         os_cloud=args.os_cloud,
         clouds_yaml=args.clouds_yaml,
-        accounts=args.accounts,
+        accounts=None if args.accounts in (None, AUTO) else Path(args.accounts),
+        auto_accounts=args.accounts == AUTO,
         run_args=tuple(args.run_args),
     )
     return launch(options, stdout)

@@ -35,11 +35,16 @@ credentials (the usual OpenStack sources, via openstacksdk):
 
 Tempest credentials:
   --accounts FILE      pre-provisioned accounts (Tempest accounts.yaml): no admin
-                       rights needed, fastest.  Without it, admin credentials
-                       are required and Tempest creates its own users (dynamic
-                       credentials).  Tempest itself skips
+                       rights needed, fastest.  Tempest itself skips
                        AccountTest.test_list_containers_with_marker with
-                       pre-provisioned accounts (upstream bug 2147232).
+                       pre-provisioned accounts (upstream bug 2147232), so a
+                       Storage run on them cannot qualify.
+  --accounts auto      with admin credentials: tcup makes a pool of test
+                       accounts sized to --concurrency, runs on it, runs the
+                       tests Tempest skipped there again with dynamic
+                       credentials, and deletes the pool at the end.
+  (neither)            admin credentials are required and Tempest creates its
+                       own users for every test class (dynamic credentials).
   Nothing is downloaded: with an image service, --image FILE (or a generated
   1 MiB raw file) is uploaded instead of cirros.
 
@@ -94,7 +99,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_cloud_arguments(parser)
     tempest = parser.add_argument_group("tempest")
-    tempest.add_argument("--accounts", type=Path, metavar="FILE", help="Tempest accounts.yaml")
+    tempest.add_argument(
+        "--accounts",
+        metavar="FILE|auto",
+        help="Tempest accounts.yaml, or 'auto': make test accounts with admin rights",
+    )
     tempest.add_argument(
         "--image", type=Path, metavar="FILE", help="local image file for image tests"
     )
@@ -145,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, stdout: TextIO) -> int:
+    from tcup.accounts import AUTO
     from tcup.run import RunOptions
     from tcup.run import run as run_pipeline
 
@@ -159,7 +169,8 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         region=args.os_region_name,
         cacert=args.os_cacert,
         insecure=args.insecure,
-        accounts=args.accounts,
+        accounts=None if args.accounts in (None, AUTO) else Path(args.accounts),
+        auto_accounts=args.accounts == AUTO,
         image=args.image,
         tempest_overrides=args.tempest_overrides,
         tempest_conf=args.tempest_conf,

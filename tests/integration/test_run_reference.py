@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -206,3 +207,52 @@ def test_check_stopped_swift(reference_cloud, monkeypatch) -> None:
     assert code == ExitCode.PREFLIGHT
     assert "object-store endpoint http://127.0.0.1:8080/v1/AUTH_" in stderr
     assert "does not answer: connection refused" in stderr
+
+
+def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
+    reference_cloud, monkeypatch, tmp_path: Path
+) -> None:
+    """``--accounts auto``: a pool made with admin rights, the bug-2147232 skip run again."""
+    from tcup import accounts as accounts_mod
+
+    made: list[str] = []
+    real_write = accounts_mod.write_accounts_file
+
+    def spy(path, accounts):  # noqa: ANN001, ANN202
+        accounts = list(accounts)
+        made.extend(a.password for a in accounts)
+        return real_write(path, accounts)
+
+    monkeypatch.setattr(accounts_mod, "write_accounts_file", spy)
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        reference_cloud,
+        monkeypatch,
+        "object",
+        out,
+        "--accounts",
+        "auto",
+        "--workspace",
+        str(tmp_path / "ws"),
+        admin=True,
+    )
+    assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
+    assert "made 8 Tempest test accounts for 2 workers" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["credentials_mode"] == "auto-accounts"
+    assert [t.split("[")[0].rsplit(".", 1)[1] for t in manifest["rerun_dynamic"]] == [
+        "test_list_containers_with_marker"
+    ]
+    states = read_subunit((out / "results.subunit").read_bytes()).states()
+    assert len(states) == 58 and set(states.values()) == {"passed"}
+    assert len(read_refstack((out / "results.json").read_bytes()).results) == 58
+    assert "use_dynamic_credentials = False" in (out / "tempest.conf").read_text()
+
+    assert len(made) == 8
+    _assert_no_secret(out, _secrets(reference_cloud) + made)
+    # the pool's names are tcup-<8 hex>-<worker><a|b|r|s>; the cloud's own are tcup-account-*
+    pool_name = re.compile(r"^tcup-[0-9a-f]{8}-[0-9]+[abrs]$")
+    conn = reference_cloud.connect(admin=True)
+    assert not [u.name for u in conn.identity.users() if pool_name.match(u.name)]
+    assert not [p.name for p in conn.identity.projects() if pool_name.match(p.name)]
+    assert not (tmp_path / "ws-accounts.yaml").exists()
