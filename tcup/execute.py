@@ -306,6 +306,131 @@ class _Tee:
         return data
 
 
+# --------------------------------------------------------------- scheduling
+
+#: per test class, how long it held its worker last time (set-up and tear-down included)
+CLASS_TIMES = "tcup-class-times.json"
+
+
+def test_class(test_id: str) -> str:
+    """``a.b.C.test_x[id-...]`` -> ``a.b.C``: the unit stestr keeps on one worker."""
+    return test_id.split("[", 1)[0].rsplit(".", 1)[0]
+
+
+def class_times(stream: bytes) -> dict[str, float]:
+    """How long each test class held its worker in a finished run's subunit stream.
+
+    stestr's own scheduler balances workers by the tests' recorded durations,
+    which leave out ``setUpClass`` and ``tearDownClass``: the token requests and
+    the containers, users or servers a class makes and deletes.  On the Storage
+    list those are about 2 s per class, a third of the run.  Here a class's
+    time runs from the end of the previous class on the same worker (the
+    first class of a worker: from its first test's start, plus the median
+    gap) to the end of its last test.
+    """
+    import io
+
+    spans: dict[tuple[str, str], list[datetime]] = {}
+
+    class Spans(testtools.StreamResult):
+        def status(self, test_id=None, test_status=None, timestamp=None, route_code=None, **kw):  # noqa: ANN001, ANN003, ANN202
+            if not test_id or timestamp is None or _is_fixture(test_id):
+                return
+            if test_status == "inprogress" or test_status in FINAL:
+                key = (route_code or "", test_class(test_id))
+                first_last = spans.setdefault(key, [timestamp, timestamp])
+                first_last[0] = min(first_last[0], timestamp)
+                first_last[1] = max(first_last[1], timestamp)
+
+    ByteStreamToStreamResult(io.BytesIO(stream), non_subunit_name="stdout").run(Spans())
+    by_worker: dict[str, list[tuple[datetime, datetime, str]]] = {}
+    for (worker, cls), (first, last) in spans.items():
+        by_worker.setdefault(worker, []).append((first, last, cls))
+    times: dict[str, float] = {}
+    gaps: list[float] = []
+    firsts: list[tuple[str, float]] = []
+    for entries in by_worker.values():
+        entries.sort()
+        for index, (first, last, cls) in enumerate(entries):
+            if index == 0:
+                firsts.append((cls, (last - first).total_seconds()))
+                continue
+            previous_end = entries[index - 1][1]
+            times[cls] = max((last - previous_end).total_seconds(), 0.0)
+            gaps.append(max((first - previous_end).total_seconds(), 0.0))
+    gap = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
+    for cls, span in firsts:
+        times[cls] = span + gap
+    return times
+
+
+def plan_workers(
+    test_ids: Sequence[str], times: dict[str, float], concurrency: int
+) -> list[list[str]] | None:
+    """Test ids split into ``concurrency`` workers of about equal time (whole classes).
+
+    Longest class first, each to the least loaded worker.  A class with no
+    recorded time counts as the median one.  ``None`` when nothing is known
+    (stestr's own scheduler is used then) or there is one worker.
+    """
+    classes: dict[str, list[str]] = {}
+    for test_id in test_ids:
+        classes.setdefault(test_class(test_id), []).append(test_id)
+    known = sorted(times[c] for c in classes if c in times)
+    if concurrency < 2 or not known:
+        return None
+    median = known[len(known) // 2]
+    order = sorted(classes, key=lambda c: (-times.get(c, median), c))
+    loads = [0.0] * concurrency
+    workers: list[list[str]] = [[] for _ in range(concurrency)]
+    for cls in order:
+        lightest = loads.index(min(loads))
+        loads[lightest] += times.get(cls, median)
+        workers[lightest].extend(classes[cls])
+    return [w for w in workers if w]
+
+
+def write_worker_file(path: Path, workers: Sequence[Sequence[str]]) -> Path:
+    """stestr's ``--worker-file``: one entry per worker, each an exact regex per test id."""
+    import re
+
+    import yaml
+
+    groups = [{"worker": [f"^{re.escape(t)}$" for t in tests]} for tests in workers]
+    path.write_text(yaml.safe_dump(groups, width=1 << 16), encoding="utf-8")
+    return path
+
+
+def _load_class_times(workspace: Path) -> dict[str, float]:
+    import json
+
+    try:
+        data = json.loads((workspace / CLASS_TIMES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+
+
+def _save_class_times(workspace: Path, stream_path: Path) -> None:
+    """Remember this run's class times for the next run's schedule (best effort)."""
+    import json
+
+    try:
+        fresh = class_times(stream_path.read_bytes())
+    except Exception as exc:  # noqa: BLE001 - a schedule hint must never fail a run
+        LOG.info("no class times from %s: %s", stream_path, exc)
+        return
+    if not fresh:
+        return
+    times = {**_load_class_times(workspace), **fresh}
+    tmp = workspace / (CLASS_TIMES + ".tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(times, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(workspace / CLASS_TIMES)
+
+
 # ----------------------------------------------------------------- running
 
 
@@ -400,6 +525,10 @@ def execute(
     concurrency = concurrency or default_concurrency()
     cmd = [_stestr(), "run", "--load-list", str(load_list), "--subunit"]
     cmd += ["--serial"] if concurrency == 1 else ["--concurrency", str(concurrency)]
+    workers = plan_workers(test_ids, _load_class_times(workspace), concurrency)
+    if workers:
+        worker_file = write_worker_file(workspace / "tcup-workers.yaml", workers)
+        cmd += ["--worker-file", str(worker_file)]
     run_env = dict(os.environ if env is None else env)
     run_env["TEMPEST_CONFIG_DIR"] = str(workspace / "etc")
     run_env["TEMPEST_CONFIG"] = conf_name
@@ -456,6 +585,8 @@ def execute(
     )
     if not result.complete:
         LOG.warning("test run incomplete: %s", result.failure_reason)
+    elif concurrency > 1:
+        _save_class_times(workspace, subunit_path)
     return result
 
 
