@@ -165,6 +165,13 @@ def test_local_guideline_and_accounts_files_are_mounted_read_only(tmp_path: Path
     assert spec.volumes[str(accounts)] == {"bind": inside_accounts, "mode": "ro"}
 
 
+def test_auto_accounts_pass_through_without_a_mount(tmp_path: Path) -> None:
+    options = LaunchOptions(out=tmp_path / "out", auto_accounts=True)
+    spec = launch.container_spec(options, OPENRC)
+    assert spec.command[spec.command.index("--accounts") + 1] == "auto"
+    assert not [v for v in spec.volumes.values() if "/accounts/" in v["bind"]]
+
+
 def test_missing_accounts_file_is_an_input_error(tmp_path: Path) -> None:
     options = LaunchOptions(out=tmp_path / "out", accounts=tmp_path / "nope.yaml")
     with pytest.raises(InputError, match="accounts file .*nope.yaml.* does not exist"):
