@@ -11,7 +11,7 @@ import pytest
 from tcup import configure
 from tcup.cloud import CloudInfo
 from tcup.errors import InputError
-from tests.cloud_info import make_cloud_info
+from tests.cloud_info import make_cloud_info, make_credentials
 
 CANARY = "canary-Pa55w0rd-7f3e"
 
@@ -210,19 +210,10 @@ def test_tempestconf_env_makes_credential_paths_absolute(tmp_path: Path) -> None
 def _admin_creds(auth: dict[str, str]):  # noqa: ANN202
     from types import SimpleNamespace
 
-    from tcup.cloud import Credentials
-
-    return Credentials(
+    return make_credentials(
         cloud="admin",
-        auth_url="http://127.0.0.1:5000/v3",
-        auth_type="password",
         username=auth.get("username"),
-        user_domain="Default",
         project="admin",
-        project_domain="Default",
-        region_name="RegionOne",
-        interface="public",
-        verify=True,
         region=SimpleNamespace(config={"auth": auth}),
     )
 

@@ -28,7 +28,7 @@ from tcup.errors import ExitCode, InputError, RunError, UploadError
 from tcup.guidelines import parse_guideline
 from tcup.results import read_refstack
 from tcup.testlist import plan
-from tests.cloud_info import make_cloud_info
+from tests.cloud_info import make_cloud_info, make_credentials
 from tests.interop import interop_dir
 from tests.output_dir import OUTPUT_FILES
 
@@ -105,19 +105,7 @@ def fake_cloud(monkeypatch, sample_workspace: Path, tmp_path: Path):  # noqa: AN
     seen = {}
 
     def load_credentials(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        return cloud_mod.Credentials(
-            cloud="test",
-            auth_url="http://127.0.0.1:5000/v3",
-            auth_type="password",
-            username="tcup",
-            user_domain="Default",
-            project="tcup",
-            project_domain="Default",
-            region_name="RegionOne",
-            interface="public",
-            verify=True,
-            region=None,
-        )
+        return make_credentials()
 
     def preflight(creds, required, fail_on_missing=True, **kw):  # noqa: ANN001, ANN003, ANN202
         seen["required"] = list(required)
