@@ -159,6 +159,12 @@ def run(options: RunOptions, stdout: TextIO) -> int:
     """Run the whole pipeline; returns an :class:`~tcup.errors.ExitCode` (or 130)."""
     started = datetime.now(UTC)
     clock = time.monotonic()
+    if options.auto_accounts and options.tempest_conf is not None:
+        raise InputError(
+            f"--accounts {accounts_mod.AUTO} makes accounts for the tempest.conf tcup writes; "
+            "with --tempest-conf your file decides which accounts Tempest uses",
+            hint="drop one of the two options",
+        )
     test_plan, guideline, add_ons = load_plan(
         options.guideline,
         options.target,
@@ -352,6 +358,11 @@ def _rerun_skipped(
         return execution
     dynamic_conf = configure_mod.dynamic_variant(configured, creds)
     if dynamic_conf is None:
+        print(
+            f"{len(skipped)} test(s) skipped on the test accounts cannot run again with dynamic "
+            "credentials: Tempest needs the admin's user name and password for those",
+            file=stdout,
+        )
         return execution
     print(
         f"running the {len(skipped)} skipped test(s) again with dynamic credentials",

@@ -302,9 +302,22 @@ def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
     states = read_subunit((out / "results.subunit").read_bytes()).states()
     assert states[skipped[0].split("[")[0]] == "passed"
     assert not (sample_workspace / "tcup-rerun.subunit").exists()
+    # application credentials: Tempest's dynamic credentials need a user name and password
+    monkeypatch.setattr(configure_mod, "dynamic_variant", lambda configured, creds: None)
+    said = io.StringIO()
+    again = run_mod._rerun_skipped(configured, None, first, _options(tmp_path), manifest, said)
+    assert again is first
+    assert "cannot run again with dynamic credentials" in said.getvalue()
     # on pre-provisioned accounts the user gave, there is no admin to run them again
     user_given = configure_mod.Configured(configured.workspace, configured.conf, "accounts")
     assert (
         run_mod._rerun_skipped(user_given, None, first, _options(tmp_path), manifest, stdout)
         is first
     )
+
+
+def test_auto_accounts_and_a_whole_tempest_conf_do_not_mix(tmp_path: Path) -> None:
+    options = _options(tmp_path, auto_accounts=True, tempest_conf=tmp_path / "tempest.conf")
+    with pytest.raises(InputError, match="--tempest-conf"):
+        run_mod.run(options, io.StringIO())
+    assert not (tmp_path / "out").exists()  # refused before anything was written
