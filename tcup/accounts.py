@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 import yaml
 
 from tcup.errors import PreflightError
+from tcup.files import write_private
 
 LOG = logging.getLogger(__name__)
 
@@ -220,12 +220,8 @@ def remove(conn: Any, pool: Pool) -> list[str]:
 
 def write_accounts_file(path: Path, accounts: Iterable[Account]) -> Path:
     """Tempest's accounts.yaml for ``accounts``; created with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump([a.tempest_entry() for a in accounts], sort_keys=False)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    return path
+    return write_private(path, text.encode("utf-8"))
 
 
 def _role_names(operator_role: str) -> Sequence[str]:

@@ -39,6 +39,7 @@ from pathlib import Path
 
 from tcup.cloud import CloudInfo, Credentials
 from tcup.errors import InputError, PreflightError, RunError
+from tcup.files import write_private
 
 LOG = logging.getLogger(__name__)
 
@@ -229,11 +230,9 @@ def dynamic_variant(configured: Configured, creds: Credentials) -> Path | None:
     }
     for key, value in values.items():
         parser.set("auth", key, value)
-    path = configured.conf.with_name(DYNAMIC_CONF)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        parser.write(handle)
-    return path
+    text = io.StringIO()
+    parser.write(text)
+    return write_private(configured.conf.with_name(DYNAMIC_CONF), text.getvalue().encode())
 
 
 _PATH_VARS = ("OS_CLIENT_CONFIG_FILE", "OS_CLIENT_SECURE_FILE", "OS_CACERT", "OS_CERT", "OS_KEY")

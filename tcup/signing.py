@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tcup.errors import InputError
+from tcup.files import write_private
 
 LOG = logging.getLogger(__name__)
 
@@ -93,12 +94,7 @@ def write_key_pair(
                     hint="choose another --out PATH, or pass --force to replace it",
                 )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        fd = os.open(path, flags, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # an existing file keeps its old mode otherwise
-            handle.write(private_key_pem(key, passphrase))
+        write_private(path, private_key_pem(key, passphrase))
         pub_path.write_text(public_key_line(key, comment) + "\n", encoding="ascii")
     except OSError as exc:
         raise InputError(f"cannot write key to '{exc.filename or path}': {exc.strerror}") from exc
