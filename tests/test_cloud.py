@@ -28,6 +28,19 @@ def _env(**extra: str) -> dict[str, str]:
     return base
 
 
+def _password_env(auth_url: str, **extra: str) -> dict[str, str]:
+    """``OS_*`` password credentials of user alice (password: the canary) for ``auth_url``."""
+    return _env(
+        OS_AUTH_URL=auth_url,
+        OS_USERNAME="alice",
+        OS_PASSWORD=CANARY,
+        OS_PROJECT_NAME="demo",
+        OS_USER_DOMAIN_NAME="Default",
+        OS_PROJECT_DOMAIN_NAME="Default",
+        **extra,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,13 +52,8 @@ def _free_port() -> int:
 
 def test_credentials_from_os_env_vars() -> None:
     creds = cloud.load_credentials(
-        environ=_env(
-            OS_AUTH_URL="https://keystone.example.com:5000/v3",
-            OS_USERNAME="alice",
-            OS_PASSWORD=CANARY,
-            OS_PROJECT_NAME="demo",
-            OS_USER_DOMAIN_NAME="Default",
-            OS_PROJECT_DOMAIN_NAME="Default",
+        environ=_password_env(
+            "https://keystone.example.com:5000/v3",
             OS_REGION_NAME="RegionTwo",
         )
     )
@@ -232,16 +240,7 @@ def test_format_cloud_info_lists_found_and_missing_services() -> None:
 
 def test_unreachable_keystone_says_connection_refused() -> None:
     port = _free_port()
-    creds = cloud.load_credentials(
-        environ=_env(
-            OS_AUTH_URL=f"http://127.0.0.1:{port}/v3",
-            OS_USERNAME="alice",
-            OS_PASSWORD=CANARY,
-            OS_PROJECT_NAME="demo",
-            OS_USER_DOMAIN_NAME="Default",
-            OS_PROJECT_DOMAIN_NAME="Default",
-        )
-    )
+    creds = cloud.load_credentials(environ=_password_env(f"http://127.0.0.1:{port}/v3"))
     with pytest.raises(PreflightError, match="cannot reach Keystone .*connection refused") as info:
         cloud.preflight(creds, ["object-store"])
     assert CANARY not in str(info.value) and CANARY not in (info.value.hint or "")
@@ -253,16 +252,9 @@ def test_untrusted_tls_certificate_says_tls_and_how_to_trust_it(tls_files) -> No
 
     cert, key = map(str, tls_files)
     with FakeRefstack(tls=(cert, key)) as server:
-        env = dict(
-            OS_AUTH_URL=f"{server.url}/v3",
-            OS_USERNAME="alice",
-            OS_PASSWORD=CANARY,
-            OS_PROJECT_NAME="demo",
-            OS_USER_DOMAIN_NAME="Default",
-            OS_PROJECT_DOMAIN_NAME="Default",
-        )
+        env = _password_env(f"{server.url}/v3")
         with pytest.raises(PreflightError, match="TLS failure talking to Keystone") as info:
-            cloud.preflight(cloud.load_credentials(environ=_env(**env)), ["object-store"])
+            cloud.preflight(cloud.load_credentials(environ=env), ["object-store"])
         assert "OS_CACERT" in info.value.hint and "--insecure" in info.value.hint
         assert CANARY not in str(info.value)
         # trusting the certificate (OS_CACERT) or skipping verification gets past TLS:
