@@ -3,40 +3,23 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tcup_server import __version__, db
 from tcup_server.errors import ApiError
-from tcup_server.keys import ServerKeys, load_keys
+from tcup_server.keys import load_keys
 from tcup_server.services.guidelines import GuidelineDirectory
 from tcup_server.services.ingest import IngestContext
 from tcup_server.settings import ServerSettings, load_settings
-from tcup_server.storage import ArtefactStore, open_store
+from tcup_server.state import AppState
+from tcup_server.storage import open_store
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass
-class AppState:
-    """What every request handler may need; one per application."""
-
-    settings: ServerSettings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    keys: ServerKeys
-    store: ArtefactStore
-    guidelines: GuidelineDirectory
-    ingest: IngestContext
-
-    def result_url(self, result_id: str) -> str:
-        return f"{self.settings.public_url.rstrip('/')}/results/{result_id}"
 
 
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
@@ -107,8 +90,3 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 def app_from_environment() -> FastAPI:
     """Factory for ``uvicorn --factory`` (multi-worker serving): settings from the environment."""
     return create_app()
-
-
-def get_state(request: Request) -> AppState:
-    """FastAPI dependency: the application's state."""
-    return request.app.state.tcup

@@ -32,9 +32,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from tcup import signing
-from tcup_server.app import get_state
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import ApiToken, PubKey, Session, User, utcnow
+from tcup_server.state import get_state
 
 LOG = logging.getLogger(__name__)
 

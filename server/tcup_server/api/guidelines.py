@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from tcup_server.app import get_state
 from tcup_server.errors import ApiError
+from tcup_server.state import get_state
 
 router = APIRouter(prefix="/v1/guidelines", tags=["guidelines"])
 

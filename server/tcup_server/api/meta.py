@@ -25,13 +25,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session as DbSession
 
 from tcup_server.api.results import get_result, get_visible
-from tcup_server.app import get_state
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import ProductVersion, Result, ReviewState, User
 from tcup_server.services import review
 from tcup_server.services.ingest import score_result
 from tcup_server.services.publishing import is_owner
+from tcup_server.state import get_state
 
 LOG = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from tcup_server import auth
-from tcup_server.app import get_state
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import AuditEvent, PubKey, User
 from tcup_server.services import keys
+from tcup_server.state import get_state
 
 router = APIRouter(tags=["profile"])
 

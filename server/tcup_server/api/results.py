@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from tcup_server.app import get_state
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
 from tcup_server.services.ingest import Upload, ingest
+from tcup_server.state import get_state
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
 

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 
 from tcup import signing
 from tcup_server.api.results import read_body, store_upload, upload_from_request
-from tcup_server.app import get_state
 from tcup_server.errors import ApiError
 from tcup_server.services.ingest import RECEIPT_FIELDS
+from tcup_server.state import get_state
 
 router = APIRouter(prefix="/v1/tcup", tags=["tcup"])
 

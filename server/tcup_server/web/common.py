@@ -23,10 +23,10 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session as DbSession
 
-from tcup_server.app import get_state
 from tcup_server.auth import current_user, db_session
 from tcup_server.models import User
 from tcup_server.services.review import Forbidden, NotFound, ReviewError
+from tcup_server.state import get_state
 from tcup_server.web import security
 
 LOG = logging.getLogger(__name__)

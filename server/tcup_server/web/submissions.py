@@ -18,9 +18,9 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from tcup.errors import InputError
-from tcup_server.app import get_state
 from tcup_server.models import ArtefactKind, PubKey, Result, User
 from tcup_server.services import publishing, review
+from tcup_server.state import get_state
 from tcup_server.web.common import (
     Caller,
     Flash,

@@ -1,0 +1,40 @@
+"""The application's shared state and the FastAPI dependency that hands it out.
+
+Routers, pages and ``auth`` import :func:`get_state` from here; ``app.py`` only
+assembles the application, so nothing imports ``app`` back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from tcup_server.keys import ServerKeys
+from tcup_server.services.guidelines import GuidelineDirectory
+from tcup_server.services.ingest import IngestContext
+from tcup_server.settings import ServerSettings
+from tcup_server.storage import ArtefactStore
+
+
+@dataclass
+class AppState:
+    """What every request handler may need; one per application."""
+
+    settings: ServerSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: ServerKeys
+    store: ArtefactStore
+    guidelines: GuidelineDirectory
+    ingest: IngestContext
+
+    def result_url(self, result_id: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/results/{result_id}"
+
+
+def get_state(request: Request) -> AppState:
+    """FastAPI dependency: the application's state."""
+    return request.app.state.tcup
