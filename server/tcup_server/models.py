@@ -189,10 +189,16 @@ class Result(Base):
     add_ons: Mapped[list | None] = mapped_column(JSON)
     upload_sha256: Mapped[str] = mapped_column(String(64))
     key_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    # Identity of a signed upload: sha256 of the key fingerprint and the signed content's
+    # digest.  Unique, so a replay of the same signed content can never make a second record.
+    signed_digest: Mapped[str | None] = mapped_column(String(64), unique=True)
     passed_count: Mapped[int] = mapped_column(Integer, default=0)
     # Outcome of tcup.scoring at ingest: {"qualifies": bool, "verdict": str, "capabilities": [...]}
     score: Mapped[dict | None] = mapped_column(JSON)
     qualifies: Mapped[bool | None] = mapped_column(Boolean)
+    verdict: Mapped[str | None] = mapped_column(Text)  # the verdict line of ``score``
+    # What the score was computed from: "states" (every test's state) or "passed" (names only)
+    score_basis: Mapped[str | None] = mapped_column(String(16))
     meta: Mapped[dict | None] = mapped_column(JSON)  # RefStack meta: shared, guideline, target
     review_state: Mapped[str] = mapped_column(String(16), default=ReviewState.SUBMITTED.value)
     product_version_id: Mapped[str | None] = mapped_column(
