@@ -42,6 +42,11 @@ class Manifest:
     guideline_sha256: str
     target: str
     add_ons: list[str] = field(default_factory=list)
+    #: how the guideline and add-ons were named (version, file or URL) and where versions
+    #: were looked up, so that ``tcup run --rerun`` finds the same files again
+    guideline_spec: str | None = None
+    add_on_specs: list[str] = field(default_factory=list)
+    guideline_source: str | None = None
     test_list_sha256: str = ""
     tests_planned: int = 0
     tests_run: int = 0
@@ -51,6 +56,8 @@ class Manifest:
     credentials_mode: str | None = None  # "accounts", "auto-accounts", "dynamic" or "user-conf"
     #: tests Tempest skipped on pre-provisioned accounts that ran again with dynamic credentials
     rerun_dynamic: list[str] = field(default_factory=list)
+    #: every pass over the output directory (``tcup run --rerun``), oldest first; empty for one
+    passes: list[dict[str, Any]] = field(default_factory=list)
     concurrency: int | None = None
     missing_services: list[str] = field(default_factory=list)
     started: str | None = None

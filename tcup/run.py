@@ -26,6 +26,7 @@ from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
 from tcup import execute as execute_mod
 from tcup import manifest as manifest_mod
+from tcup import rerun as rerun_mod
 from tcup import settings
 from tcup.errors import ExitCode, InputError, RunError, TcupError, UploadError
 
@@ -44,7 +45,7 @@ INTERRUPTED = 130
 class RunOptions:
     """Everything ``tcup run`` needs, resolved from the command line and settings."""
 
-    guideline: str
+    guideline: str | None
     out: Path
     target: str | None = None
     add_ons: tuple[str, ...] = ()
@@ -66,6 +67,7 @@ class RunOptions:
     url: str | None = None
     key: Path | None = None
     extra_overrides: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)
+    rerun: Path | None = None  # an earlier output directory: run what did not pass there again
 
 
 # ------------------------------------------------------------------ planning
@@ -165,6 +167,11 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             "with --tempest-conf your file decides which accounts Tempest uses",
             hint="drop one of the two options",
         )
+    earlier = rerun_mod.read_earlier(options.rerun) if options.rerun is not None else None
+    if earlier is not None:
+        options = rerun_mod.options_for(earlier, options)
+    if not options.guideline:
+        raise InputError("no guideline given", hint="pass --guideline (a version, a file or a URL)")
     test_plan, guideline, add_ons = load_plan(
         options.guideline,
         options.target,
@@ -172,6 +179,8 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         options.guideline_source,
         options.statuses,
     )
+    if earlier is not None:
+        rerun_mod.check_same_plan(earlier, test_plan)
     guidelines = [guideline, *add_ons]
     needed = services_for_plan(test_plan, guidelines)
     print(
@@ -188,6 +197,8 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         creds, sorted(needed), fail_on_missing=not options.skip_missing_services
     )
     print(f"cloud {info.auth_url} as {info.user}/{info.project} (cpid {info.cpid})", file=stdout)
+    if earlier is not None:
+        rerun_mod.check_same_cloud(earlier, info.cpid)
     skipped_names = {t.name for s in info.missing for t in needed.get(s, [])}
     if info.missing:
         print(
@@ -197,23 +208,30 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         )
     runnable = tuple(t for t in test_plan.tests if t.name not in skipped_names)
 
-    out = Path(options.out)
+    out = earlier.out if earlier else Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
-    manifest = manifest_mod.Manifest(
-        guideline=test_plan.guideline_id,
-        guideline_sha256=test_plan.guideline_sha256,
-        target=test_plan.target,
-        add_ons=list(test_plan.add_ons),
-        tests_planned=len(test_plan),
-        cpid=info.cpid,
-        auth_url=info.auth_url,
-        region=info.region,
-        missing_services=list(info.missing),
-        started=manifest_mod.isoformat(started),
-        versions=manifest_mod.tool_versions(),
-        image_digest=manifest_mod.image_digest(),
-    )
-
+    pass_stream = out / "results.subunit"  # where stestr's stream goes
+    if earlier is not None:
+        manifest = earlier.manifest
+        number, pass_stream = rerun_mod.start_pass(earlier)
+        manifest.passes.append(
+            {
+                "kind": "rerun",
+                "started": manifest_mod.isoformat(started),
+                "ended": None,
+                "subunit": f"{rerun_mod.PASSES_DIR}/{pass_stream.name}",
+                "exit_status": None,
+            }
+        )
+        manifest.missing_services = list(info.missing)
+        manifest.versions = manifest_mod.tool_versions()
+        manifest.image_digest = manifest_mod.image_digest()
+        print(f"pass {number} over {out}", file=stdout)
+    else:
+        manifest = _new_manifest(test_plan, info, started)
+        manifest.guideline_spec = _spec(options.guideline)
+        manifest.add_on_specs = [_spec(a) for a in options.add_ons]
+        manifest.guideline_source = options.guideline_source and _spec(options.guideline_source)
     execution: execute_mod.ExecutionResult | None = None
     load_ids: list[str] = []
     secrets: tuple[str, ...] = ()
@@ -248,22 +266,26 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                 configure_mod.redact_conf(configured.conf, secrets), encoding="utf-8"
             )
             load_ids = _match(configured.workspace, replace(test_plan, tests=runnable))
-            (out / "test-list.txt").write_text(
-                manifest_mod.test_list_text(load_ids), encoding="utf-8"
-            )
-            manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
+            if earlier is not None:
+                load_ids = _choose_again(earlier, load_ids, manifest, stdout)
+            else:
+                (out / "test-list.txt").write_text(
+                    manifest_mod.test_list_text(load_ids), encoding="utf-8"
+                )
+                manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
             manifest.concurrency = concurrency
-            execution = execute_mod.execute(
-                configured.workspace,
-                load_ids,
-                out / "results.subunit",
-                concurrency=concurrency,
-                test_timeout=options.test_timeout,
-                progress=execute_mod.progress_for(stdout),
-            )
-            execution = _rerun_skipped(configured, creds, execution, options, manifest, stdout)
-            manifest.tests_run = execution.tests_reported
-        else:
+            if load_ids:
+                execution = execute_mod.execute(
+                    configured.workspace,
+                    load_ids,
+                    pass_stream,
+                    concurrency=concurrency,
+                    test_timeout=options.test_timeout,
+                    progress=execute_mod.progress_for(stdout),
+                )
+                execution = _rerun_skipped(configured, creds, execution, options, manifest, stdout)
+                manifest.tests_run = execution.tests_reported
+        elif earlier is None:
             (out / "test-list.txt").write_text("", encoding="utf-8")
             manifest.test_list_sha256 = manifest_mod.test_list_sha256([])
     except TcupError as exc:
@@ -276,7 +298,13 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         held.close()
 
     duration = int(execution.duration) if execution else int(time.monotonic() - clock)
-    collected = _collect(out, execution, manifest, duration)
+    stream = execution.subunit_path if execution else None
+    if earlier is not None:
+        duration += earlier.duration_seconds
+        stream = _merge_pass(out, execution, load_ids)
+    collected = _collect(out, stream, manifest, duration, execution)
+    if earlier is not None:
+        manifest.tests_run = sum(1 for t in collected.tests if t.kind == "test")
     score = _score(guideline, test_plan, add_ons, collected, skipped_names)
     _write_reports(out, score, stdout)
     _check_secrets(out, secrets)
@@ -406,16 +434,83 @@ def _match(workspace: Path, runnable_plan: TestPlan) -> list[str]:
     return list(matched.matched_ids)
 
 
+def _spec(value: str) -> str:
+    """A guideline named by a local path is recorded absolute; a version or URL as is."""
+    path = Path(value)
+    return str(path.resolve()) if "://" not in value and path.exists() else value
+
+
+def _new_manifest(
+    test_plan: TestPlan, info: cloud_mod.CloudInfo, started: datetime
+) -> manifest_mod.Manifest:
+    return manifest_mod.Manifest(
+        guideline=test_plan.guideline_id,
+        guideline_sha256=test_plan.guideline_sha256,
+        target=test_plan.target,
+        add_ons=list(test_plan.add_ons),
+        tests_planned=len(test_plan),
+        cpid=info.cpid,
+        auth_url=info.auth_url,
+        region=info.region,
+        missing_services=list(info.missing),
+        started=manifest_mod.isoformat(started),
+        versions=manifest_mod.tool_versions(),
+        image_digest=manifest_mod.image_digest(),
+    )
+
+
+def _choose_again(
+    earlier: rerun_mod.Earlier,
+    load_ids: list[str],
+    manifest: manifest_mod.Manifest,
+    stdout: TextIO,
+) -> list[str]:
+    """Of the tests this Tempest would run, those that did not pass in the earlier run."""
+    again = rerun_mod.not_passed(load_ids, earlier.states)
+    this_pass = manifest.passes[-1]
+    this_pass["tests"] = again
+    this_pass["test_list_sha256"] = manifest_mod.test_list_sha256(again)
+    (earlier.out / rerun_mod.PASSES_DIR / f"{len(manifest.passes)}-test-list.txt").write_text(
+        manifest_mod.test_list_text(again), encoding="utf-8"
+    )
+    passed = len(load_ids) - len(again)
+    if again:
+        print(
+            f"running again the {len(again)} test(s) that did not pass in {earlier.out} "
+            f"({passed} passed there)",
+            file=stdout,
+        )
+    else:
+        print(f"every planned test passed in {earlier.out}; nothing to run again", file=stdout)
+    return again
+
+
+def _merge_pass(
+    out: Path, execution: execute_mod.ExecutionResult | None, load_ids: Sequence[str]
+) -> Path:
+    """Fold a rerun's stream into ``results.subunit``: its results replace the earlier ones."""
+    merged = out / "results.subunit"
+    if execution is None:
+        return merged
+    first = merged.read_bytes() if merged.is_file() else b""
+    again = execution.subunit_path.read_bytes() if execution.subunit_path.is_file() else b""
+    tmp = merged.with_suffix(".subunit.tmp")
+    tmp.write_bytes(rerun_mod.merge_streams(first, again, load_ids))
+    tmp.replace(merged)
+    return merged
+
+
 def _collect(
     out: Path,
-    execution: execute_mod.ExecutionResult | None,
+    stream: Path | None,
     manifest: manifest_mod.Manifest,
     duration: int,
+    execution: execute_mod.ExecutionResult | None,
 ) -> RunResults:
     """subunit -> results model; RefStack body, extended JSON, JUnit next to it."""
     from tcup import results
 
-    data = execution.subunit_path.read_bytes() if execution else b""
+    data = stream.read_bytes() if stream is not None and stream.is_file() else b""
     run_results = results.read_subunit(data, str(out / "results.subunit"))
     body = results.refstack_body(run_results, manifest.cpid or "", duration)
     (out / "results.json").write_bytes(results.dump_refstack(body))
@@ -426,7 +521,7 @@ def _collect(
         target=manifest.target,
         add_ons=tuple(manifest.add_ons),
         cpid=manifest.cpid,
-        started=execution.started if execution else None,
+        started=_first_start(manifest, execution),
         ended=execution.ended if execution else None,
     )
     results.write_extended(out / "results-extended.json", run_results, environment)
@@ -483,8 +578,20 @@ def _check_secrets(out: Path, secrets: Iterable[str]) -> None:
                 )
 
 
+def _first_start(
+    manifest: manifest_mod.Manifest, execution: execute_mod.ExecutionResult | None
+) -> datetime | None:
+    """When the tests began: the first pass's start on a rerun."""
+    if manifest.passes and manifest.started:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(manifest.started)
+    return execution.started if execution else None
+
+
 def _finish(manifest: manifest_mod.Manifest, out: Path, code: int, reason: str) -> None:
     manifest.ended = manifest_mod.isoformat(datetime.now(UTC))
     manifest.exit_status = code
     manifest.exit_reason = reason
+    if manifest.passes and manifest.passes[-1].get("kind") == "rerun":
+        manifest.passes[-1].update(ended=manifest.ended, exit_status=code, exit_reason=reason)
     manifest_mod.write_manifest(out, manifest)

@@ -75,6 +75,15 @@ output directory (--out, default ./tcup-out):
   upload.json            the server's receipt, when uploaded
   outbox/                a failed upload, for `tcup upload` to retry
 
+run again what did not pass (--rerun DIR):
+  Reads DIR/manifest.json (guideline, target, add-ons, cpid) and
+  DIR/results.subunit, and runs only the planned tests that did not pass there
+  (failed, skipped or never reported) on the same cloud.  Their results replace
+  the earlier ones in DIR: results.subunit, results.json, the reports; every
+  pass's own stream stays in DIR/passes/, and manifest.json lists the passes.
+  An upload (--url) sends the merged results.
+    tcup run --rerun tcup-out --os-cloud mycloud
+
 Ctrl-C stops the run, keeps the partial stream, results and report, and
 exits 130.
 """
@@ -88,7 +97,7 @@ def _truthy(value: object) -> bool:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_guideline_arguments(parser, required=True)
+    add_guideline_arguments(parser)
     parser.add_argument(
         "--status",
         action="append",
@@ -151,10 +160,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--url", metavar="URL", help="RefStack-compatible API root to upload to (without /v1)"
     )
     output.add_argument("--key", type=Path, metavar="FILE", help="RSA private key to sign with")
+    output.add_argument(
+        "--rerun",
+        type=Path,
+        metavar="DIR",
+        help="run again only the tests that did not pass in the earlier run in DIR (its output "
+        "directory) and merge the results there; guideline, target and add-ons come from "
+        "its manifest.json",
+    )
 
 
 def run(args: argparse.Namespace, stdout: TextIO) -> int:
     from tcup.accounts import AUTO
+    from tcup.errors import InputError
+
+    if not args.guideline and not args.rerun:
+        raise InputError(
+            "tcup run needs --guideline (or --rerun DIR)",
+            hint="e.g. --guideline 2020.06 --target platform",
+        )
     from tcup.run import RunOptions
     from tcup.run import run as run_pipeline
 
@@ -180,5 +204,6 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         skip_missing_services=_truthy(args.skip_missing_services),
         url=args.url,
         key=args.key,
+        rerun=args.rerun,
     )
     return run_pipeline(options, stdout)
