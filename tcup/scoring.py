@@ -15,11 +15,18 @@ Rules, as the RefStack report page applies them (protocol doc section 7):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tcup.guidelines import STATUSES, Guideline, GuidelineTest, TargetCapability, with_add_ons
+from tcup.guidelines import (
+    STATUSES,
+    Guideline,
+    GuidelineTest,
+    Target,
+    TargetCapability,
+    with_add_ons,
+)
 
 TestState = Literal["passed", "failed", "skipped", "not run"]
 CapabilityOutcome = Literal["passed", "failed", "not run"]
@@ -147,6 +154,25 @@ def score(
         qualifies=not missing,
         missing_required=missing,
     )
+
+
+def score_run(
+    guideline: Guideline,
+    target: str | Target | None,
+    states: Mapping[str, TestState],
+    add_ons: Sequence[Guideline] = (),
+    *,
+    not_run: Iterable[str] = (),
+) -> Score:
+    """Score one run: the one function ``tcup run``, ``tcup report`` and the server call.
+
+    ``target`` None means the guideline's default target; names in ``not_run``
+    (tests of services the cloud lacks) count as not run whatever ``states`` says.
+    The verdict line is ``tcup.report.verdict(score)``.
+    """
+    excluded = set(not_run)
+    run_states = {name: state for name, state in states.items() if name not in excluded}
+    return score(guideline, target or guideline.default_target, run_states, add_ons)
 
 
 _RANK: dict[str, int] = {"passed": 0, "failed": 1, "skipped": 2, "not run": 3}

@@ -158,3 +158,20 @@ def test_real_storage_target_all_passed():
     assert result.qualifies and result.required_total == len(comps) == 20
     one_short = dict.fromkeys(sorted(names)[1:], "passed")
     assert not score(guideline, "object", one_short).qualifies
+
+
+def test_score_run_defaults_the_target_and_counts_tests_of_missing_services_not_run():
+    from tcup.scoring import score_run
+
+    states = dict.fromkeys(
+        ["t.P.test_1", "t.P.test_2", "t.New.test_a", "t.F.test_ok", "t.A.test_adv"], "passed"
+    )
+    guideline = _guideline()
+    full = score_run(guideline, None, states)
+    assert full == score(guideline, "platform", states)
+    assert full.qualifies
+    missing = score_run(guideline, None, states, not_run=["t.P.test_2"])
+    outcomes = {c.name: c.outcome for c in missing.capabilities}
+    assert outcomes["cap-plain"] == "failed" and not missing.qualifies
+    tests = {t.name: t.state for c in missing.capabilities for t in c.tests}
+    assert tests["t.P.test_2"] == "not run"

@@ -77,7 +77,7 @@ def report(
 
     from tcup import report as report_mod
     from tcup.results import load_results
-    from tcup.scoring import score
+    from tcup.scoring import score_run
     from tcup.sources import load_guideline
 
     stdout = stdout or sys.stdout
@@ -111,7 +111,7 @@ def report(
             main.sha256,
         )
     extras = [load_guideline(a, guideline_source) for a in add_ons]
-    result = score(main, target or main.default_target, loaded.states(), extras)
+    result = score_run(main, target, loaded.states(), extras)
 
     out_path = Path(output) if output else None
     chosen = fmt or (report_mod.format_for(out_path) if out_path else "text")
