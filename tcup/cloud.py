@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse
 
@@ -171,7 +171,10 @@ class CloudInfo:
         return "admin" in self.roles
 
     def has_service(self, service_type: str) -> bool:
-        return any(t in self.services for t in service_aliases(service_type))
+        """In the catalog and answering (an endpoint that does not answer counts as absent)."""
+        return any(
+            t in self.services and t not in self.unreachable for t in service_aliases(service_type)
+        )
 
 
 def connection(creds: Credentials) -> Any:
@@ -322,9 +325,13 @@ def preflight(
 
     ``required_services`` are service types (``object-store``, ``compute`` ...).
     A missing one raises :class:`PreflightError` unless ``fail_on_missing`` is
-    False, in which case it is listed in ``CloudInfo.missing``.  A service in the
-    catalog that does not answer at all (connection refused, DNS, TLS) always
-    raises: tests against it could only fail.
+    False, in which case it is listed in ``CloudInfo.missing``.  A required
+    service in the catalog that does not answer at all (connection refused,
+    DNS, TLS) or answers 5xx always raises: tests against it could only fail.
+    Every other catalog endpoint is probed too, because python-tempestconf
+    queries every service it finds: one that does not answer goes into
+    ``CloudInfo.unreachable`` (catalog type -> reason) for ``configure`` to
+    leave out.
     """
     session = creds.session()
     access = _authenticate(creds, session)
@@ -365,7 +372,39 @@ def preflight(
             url = _endpoint_for(services, service)
             if url:
                 _probe(session, service, url)
+        needed = {t for s in required for t in service_aliases(s)}
+        others = {t: u for t, u in services.items() if t not in needed and t != "identity"}
+        unreachable = _unreachable(session, others)
+        if unreachable:
+            for stype, reason in sorted(unreachable.items()):
+                LOG.warning(
+                    "the %s endpoint %s does not answer (%s); the target does not need it, "
+                    "so Tempest is configured without it",
+                    stype,
+                    services[stype],
+                    reason,
+                )
+            info = replace(info, unreachable=unreachable)
     return info
+
+
+def _unreachable(session: ksa_session.Session, endpoints: Mapping[str, str]) -> dict[str, str]:
+    """Of ``endpoints`` (type -> URL), those that do not answer, with the reason (in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def check(item: tuple[str, str]) -> tuple[str, str | None]:
+        stype, url = item
+        try:
+            _probe(session, stype, url)
+        except PreflightError as exc:
+            return stype, exc.message.rsplit(": ", 1)[-1] if ": " in exc.message else exc.message
+        return stype, None
+
+    if not endpoints:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(8, len(endpoints))) as pool:
+        found = dict(pool.map(check, sorted(endpoints.items())))
+    return {t: reason for t, reason in found.items() if reason}
 
 
 def _tls_error(peer: str, exc: BaseException) -> PreflightError:
@@ -552,4 +591,10 @@ def format_cloud_info(info: CloudInfo) -> str:
         lines.append("needed:     " + (", ".join(present) or "-") + " (found)")
         if info.missing:
             lines.append("missing:    " + ", ".join(info.missing))
+    if info.unreachable:
+        lines.append(
+            "no answer:  "
+            + ", ".join(f"{t} ({reason})" for t, reason in sorted(info.unreachable.items()))
+            + " (not needed; left out of tempest.conf)"
+        )
     return "\n".join(lines)

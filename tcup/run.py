@@ -207,6 +207,12 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             file=stdout,
         )
     runnable = tuple(t for t in test_plan.tests if t.name not in skipped_names)
+    for stype, reason in sorted(info.unreachable.items()):
+        print(
+            f"the {stype} endpoint {info.services.get(stype)} does not answer ({reason}); "
+            "the target does not need it, so Tempest is configured without it",
+            file=stdout,
+        )
 
     out = earlier.out if earlier else Path(options.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -242,3 +242,36 @@ def test_dynamic_variant_turns_the_made_accounts_conf_into_dynamic_credentials(
         {"application_credential_id": "x", "application_credential_secret": "y"}
     )
     assert configure.dynamic_variant(made, app_cred) is None
+
+
+def test_tempestconf_is_told_to_leave_out_endpoints_that_do_not_answer() -> None:
+    import sys
+
+    alive = _info({"identity": "i", "object-store": "o"})
+    assert configure.tempestconf_command(alive)[0].endswith("discover-tempest-config")
+    dead = make_cloud_info(
+        services={"compute": "c", "placement": "p"},
+        unreachable={"placement": "connection refused", "compute": "connection timed out"},
+    )
+    assert configure.tempestconf_command(dead) == [
+        sys.executable,
+        "-m",
+        "tcup.tempestconf",
+        "--skip-type",
+        "compute",
+        "--skip-type",
+        "placement",
+        "--",
+    ]
+    assert not dead.has_service("compute")
+
+
+def test_tempestconf_wrapper_splits_its_own_options_from_tempestconf_args() -> None:
+    from tcup import tempestconf
+
+    skipped, args = tempestconf.split_argv(
+        ["--skip-type", "compute", "--skip-type", "volumev3", "--", "--create", "--out", "x"]
+    )
+    assert skipped == {"compute", "volumev3"} and args == ["--create", "--out", "x"]
+    with pytest.raises(SystemExit, match="usage"):
+        tempestconf.split_argv(["--bogus", "x", "--"])
