@@ -3,7 +3,7 @@
 Discovering Tempest's tests takes about 10 s on two cores, and a container
 starts with an empty cache, so every `docker run` paid it before the first
 test.  This runs once per set of pinned dependencies (the image's dependency
-stage) and writes the list where `tcup.execute.list_tests` looks
+stage) and writes the list where `tcup.listing.list_tests` looks
 (TCUP_TEST_LIST_DIRS), named by the same key tcup computes at run time:
 sha256 over the workspace's .stestr.conf, the tempest and stestr versions and
 the Tempest plugins.  Should the two ever disagree the file is simply not

@@ -2,292 +2,50 @@
 
 ``stestr run --load-list FILE --concurrency N --subunit`` runs in the Tempest
 workspace.  Its subunit v2 stdout is written byte for byte to
-``results.subunit`` while python-subunit parses the same bytes for live
-progress.  An interrupted (Ctrl-C) or crashed run still leaves the partial
-stream on disk; :class:`ExecutionResult` says what happened and the caller
-decides the exit code.
+``results.subunit`` while python-subunit parses the same bytes once, for the
+live progress (``tcup.progress``) and into the results model
+(``ExecutionResult.results``) that the later stages use.  Workers are
+balanced by the last run's class times (``tcup.schedule``); which ids to load
+comes from ``tcup.listing``.  An interrupted (Ctrl-C) or crashed run still
+leaves the partial stream on disk; :class:`ExecutionResult` says what
+happened and the caller decides the exit code.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Protocol, TextIO
+from typing import IO
 
 import testtools
 from subunit import ByteStreamToStreamResult
 
-from tcup import settings
 from tcup.errors import RunError
+from tcup.listing import _stestr, _tail, list_tests  # noqa: F401 - list_tests: older callers
+from tcup.progress import (  # noqa: F401 - re-exported for callers of the older module
+    FAILED,
+    PlainProgress,
+    Progress,
+    RichProgress,
+    StreamEvents,
+    fixture_scope,
+    is_fixture,
+    progress_for,
+)
+from tcup.results import RunResults, SubunitCollector, read_subunit
+from tcup.schedule import load_class_times, plan_workers, save_class_times, write_worker_file
 
 LOG = logging.getLogger(__name__)
 
-FINAL = {"success", "fail", "skip", "xfail", "uxsuccess"}
-PASSED = {"success", "xfail"}
-FAILED = {"fail", "uxsuccess"}
 _STOP_GRACE = 15.0
-
-
-# ------------------------------------------------------------------ listing
-
-TEST_LIST_DIRS = "TCUP_TEST_LIST_DIRS"
-
-
-def list_tests(workspace: Path, cache: Path | None = None) -> list[str]:
-    """Every test id ``stestr list`` reports in the workspace (with attributes).
-
-    The list depends only on the installed Tempest and its plugins, so it is
-    cached under ``cache`` keyed by their versions; discovery costs ~10 s.
-    Read-only directories named in ``TCUP_TEST_LIST_DIRS`` (``os.pathsep``
-    separated) are looked in too: the image ships the list of its own Tempest
-    there, made at build time by container/seed-test-list.py.
-    """
-    key = _listing_key(workspace)
-    cache_file = (cache or settings.cache_dir() / "stestr-list") / f"{key}.txt"
-    seeded = [d for d in os.environ.get(TEST_LIST_DIRS, "").split(os.pathsep) if d]
-    for candidate in [cache_file, *(Path(d) / f"{key}.txt" for d in seeded)]:
-        if candidate.is_file():
-            ids = candidate.read_text(encoding="utf-8").split()
-            if ids:
-                LOG.info("test list from %s (%d ids)", candidate, len(ids))
-                return ids
-    proc = subprocess.run(
-        [_stestr(), "list"], cwd=workspace, capture_output=True, text=True, check=False
-    )
-    ids = [line.strip() for line in proc.stdout.splitlines() if _is_test_id(line.strip())]
-    if proc.returncode != 0 or not ids:
-        raise RunError(
-            f"'stestr list' in the Tempest workspace {workspace} failed: "
-            f"{_tail(proc.stderr or proc.stdout)}",
-            hint="a Tempest plugin or test module may not import; run 'stestr list' there to see",
-        )
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_file.with_suffix(".tmp")
-    tmp.write_text("\n".join(ids) + "\n", encoding="utf-8")
-    tmp.replace(cache_file)
-    return ids
-
-
-def _is_test_id(line: str) -> bool:
-    return bool(line) and " " not in line and "." in line
-
-
-def _listing_key(workspace: Path) -> str:
-    from importlib import metadata
-
-    parts = [(workspace / ".stestr.conf").read_text(encoding="utf-8", errors="replace")]
-    for dist in ("tempest", "stestr"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            parts.append(f"{dist}={metadata.version(dist)}")
-    for ep in sorted(metadata.entry_points(group="tempest.test_plugins"), key=lambda e: e.name):
-        version = ep.dist.version if ep.dist else "?"
-        parts.append(f"{ep.name}={ep.value}@{version}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
-
-
-# ----------------------------------------------------------------- progress
-
-
-class Progress(Protocol):
-    """Receives live events; implementations render them."""
-
-    def start(self, total: int) -> None: ...
-    def test_done(self, test_id: str, status: str, duration: float | None) -> None: ...
-    def finish(self) -> None: ...
-
-
-@dataclass
-class Counts:
-    total: int = 0
-    done: int = 0
-    passed: int = 0
-    failed: int = 0
-    skipped: int = 0
-
-    def add(self, status: str, counted: bool = True) -> None:
-        if counted:
-            self.done += 1
-        if status in PASSED:
-            self.passed += 1
-        elif status in FAILED:
-            self.failed += 1
-        elif status == "skip":
-            self.skipped += 1
-
-
-def _eta(started: float, done: int, total: int) -> float | None:
-    if done <= 0 or done >= total:
-        return None
-    return (time.monotonic() - started) / done * (total - done)
-
-
-def _fmt_secs(secs: float | None) -> str:
-    if secs is None:
-        return "--:--"
-    secs = int(secs)
-    return (
-        f"{secs // 60:d}:{secs % 60:02d}"
-        if secs < 3600
-        else f"{secs // 3600}h{secs // 60 % 60:02d}"
-    )
-
-
-class PlainProgress:
-    """One line per finished test; for logs, pipes and CI."""
-
-    LABELS = {
-        "success": "ok",
-        "fail": "FAIL",
-        "skip": "skip",
-        "xfail": "xfail",
-        "uxsuccess": "UXPASS",
-    }
-
-    def __init__(self, stdout: TextIO) -> None:
-        self.stdout = stdout
-        self.counts = Counts()
-        self.started = time.monotonic()
-
-    def start(self, total: int) -> None:
-        self.counts = Counts(total=total)
-        self.started = time.monotonic()
-        print(f"running {total} tests", file=self.stdout, flush=True)
-
-    def test_done(self, test_id: str, status: str, duration: float | None) -> None:
-        counted = not _is_fixture(test_id)
-        self.counts.add(status, counted)
-        c = self.counts
-        width = len(str(c.total))
-        took = f" ({duration:.1f}s)" if duration is not None else ""
-        print(
-            f"[{c.done:>{width}}/{c.total}] {self.LABELS.get(status, status):<6} {test_id}{took}"
-            f"  eta {_fmt_secs(_eta(self.started, c.done, c.total))}",
-            file=self.stdout,
-            flush=True,
-        )
-
-    def finish(self) -> None:
-        c = self.counts
-        print(
-            f"ran {c.done}/{c.total}: {c.passed} passed, {c.failed} failed, {c.skipped} skipped"
-            f" in {_fmt_secs(time.monotonic() - self.started)}",
-            file=self.stdout,
-            flush=True,
-        )
-
-
-class RichProgress:
-    """A live bar with counts, elapsed time and ETA; failures printed as they happen."""
-
-    def __init__(self, stdout: TextIO) -> None:
-        from rich.console import Console
-
-        self.console = Console(file=stdout)
-        self.counts = Counts()
-        self._progress = None
-        self._task = None
-
-    def start(self, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self.counts = Counts(total=total)
-        self._progress = Progress(
-            TextColumn("[bold]tempest"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[passed]} passed"),
-            TextColumn("[red]{task.fields[failed]} failed"),
-            TextColumn("[yellow]{task.fields[skipped]} skipped"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task("tests", total=total, passed=0, failed=0, skipped=0)
-
-    def test_done(self, test_id: str, status: str, duration: float | None) -> None:
-        counted = not _is_fixture(test_id)
-        self.counts.add(status, counted)
-        if self._progress is None:
-            return
-        if status in FAILED:
-            from rich.text import Text
-
-            line = Text.assemble(("FAIL ", "red"), test_id)
-            self._progress.console.print(line, highlight=False, soft_wrap=True)
-        c = self.counts
-        self._progress.update(
-            self._task, completed=c.done, passed=c.passed, failed=c.failed, skipped=c.skipped
-        )
-
-    def finish(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-        c = self.counts
-        self.console.print(
-            f"ran {c.done}/{c.total}: {c.passed} passed, {c.failed} failed, {c.skipped} skipped",
-            highlight=False,
-        )
-
-
-def progress_for(stdout: TextIO) -> Progress:
-    """A live bar on a terminal, one line per test otherwise."""
-    isatty = getattr(stdout, "isatty", None)
-    return RichProgress(stdout) if isatty and isatty() else PlainProgress(stdout)
-
-
-def _is_fixture(test_id: str) -> bool:
-    """``setUpClass (tempest.x.Y)``-style ids are class fixtures, not planned tests."""
-    return " (" in test_id or test_id.startswith(("setUpClass", "tearDownClass"))
-
-
-def _fixture_scope(test_id: str) -> str:
-    """``setUpClass (tempest.api.x.Y)`` -> ``tempest.api.x.Y``."""
-    start, end = test_id.find("("), test_id.rfind(")")
-    return test_id[start + 1 : end].strip() if 0 <= start < end else ""
-
-
-class _StreamEvents(testtools.StreamResult):
-    """Turns subunit status events into :class:`Progress` calls."""
-
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
-        self.started: dict[str, datetime] = {}
-        self.statuses: dict[str, str] = {}
-
-    def status(self, test_id=None, test_status=None, timestamp=None, **kwargs) -> None:  # noqa: ANN001
-        if not test_id or not test_status:
-            return
-        if test_status == "inprogress":
-            if timestamp is not None:
-                self.started[test_id] = timestamp
-            return
-        if test_status not in FINAL:
-            return
-        began = self.started.pop(test_id, None)
-        duration = (timestamp - began).total_seconds() if began and timestamp else None
-        self.statuses[test_id] = test_status
-        self.progress.test_done(test_id, test_status, duration)
 
 
 class _Tee:
@@ -306,134 +64,6 @@ class _Tee:
         return data
 
 
-# --------------------------------------------------------------- scheduling
-
-#: per test class, how long it held its worker last time (set-up and tear-down included)
-CLASS_TIMES = "tcup-class-times.json"
-
-
-def test_class(test_id: str) -> str:
-    """``a.b.C.test_x[id-...]`` -> ``a.b.C``: the unit stestr keeps on one worker."""
-    return test_id.split("[", 1)[0].rsplit(".", 1)[0]
-
-
-def class_times(stream: bytes) -> dict[str, float]:
-    """How long each test class held its worker in a finished run's subunit stream.
-
-    stestr's own scheduler balances workers by the tests' recorded durations,
-    which leave out ``setUpClass`` and ``tearDownClass``: the token requests and
-    the containers, users or servers a class makes and deletes.  On the Storage
-    list those are about 2 s per class, a third of the run.  Here a class's
-    time runs from the end of the previous class on the same worker (the
-    first class of a worker: from its first test's start, plus the median
-    gap) to the end of its last test.
-    """
-    import io
-
-    spans: dict[tuple[str, str], list[datetime]] = {}
-
-    class Spans(testtools.StreamResult):
-        def status(self, test_id=None, test_status=None, timestamp=None, route_code=None, **kw):  # noqa: ANN001, ANN003, ANN202
-            if not test_id or timestamp is None or _is_fixture(test_id):
-                return
-            if test_status == "inprogress" or test_status in FINAL:
-                key = (route_code or "", test_class(test_id))
-                first_last = spans.setdefault(key, [timestamp, timestamp])
-                first_last[0] = min(first_last[0], timestamp)
-                first_last[1] = max(first_last[1], timestamp)
-
-    ByteStreamToStreamResult(io.BytesIO(stream), non_subunit_name="stdout").run(Spans())
-    by_worker: dict[str, list[tuple[datetime, datetime, str]]] = {}
-    for (worker, cls), (first, last) in spans.items():
-        by_worker.setdefault(worker, []).append((first, last, cls))
-    times: dict[str, float] = {}
-    gaps: list[float] = []
-    firsts: list[tuple[str, float]] = []
-    for entries in by_worker.values():
-        entries.sort()
-        for index, (first, last, cls) in enumerate(entries):
-            if index == 0:
-                firsts.append((cls, (last - first).total_seconds()))
-                continue
-            previous_end = entries[index - 1][1]
-            times[cls] = max((last - previous_end).total_seconds(), 0.0)
-            gaps.append(max((first - previous_end).total_seconds(), 0.0))
-    gap = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
-    for cls, span in firsts:
-        times[cls] = span + gap
-    return times
-
-
-def plan_workers(
-    test_ids: Sequence[str], times: dict[str, float], concurrency: int
-) -> list[list[str]] | None:
-    """Test ids split into ``concurrency`` workers of about equal time (whole classes).
-
-    Longest class first, each to the least loaded worker.  A class with no
-    recorded time counts as the median one.  ``None`` when nothing is known
-    (stestr's own scheduler is used then) or there is one worker.
-    """
-    classes: dict[str, list[str]] = {}
-    for test_id in test_ids:
-        classes.setdefault(test_class(test_id), []).append(test_id)
-    known = sorted(times[c] for c in classes if c in times)
-    if concurrency < 2 or not known:
-        return None
-    median = known[len(known) // 2]
-    order = sorted(classes, key=lambda c: (-times.get(c, median), c))
-    loads = [0.0] * concurrency
-    workers: list[list[str]] = [[] for _ in range(concurrency)]
-    for cls in order:
-        lightest = loads.index(min(loads))
-        loads[lightest] += times.get(cls, median)
-        workers[lightest].extend(classes[cls])
-    return [w for w in workers if w]
-
-
-def write_worker_file(path: Path, workers: Sequence[Sequence[str]]) -> Path:
-    """stestr's ``--worker-file``: one entry per worker, each an exact regex per test id."""
-    import re
-
-    import yaml
-
-    groups = [{"worker": [f"^{re.escape(t)}$" for t in tests]} for tests in workers]
-    path.write_text(yaml.safe_dump(groups, width=1 << 16), encoding="utf-8")
-    return path
-
-
-def _load_class_times(workspace: Path) -> dict[str, float]:
-    import json
-
-    try:
-        data = json.loads((workspace / CLASS_TIMES).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
-
-
-def _save_class_times(workspace: Path, stream_path: Path) -> None:
-    """Remember this run's class times for the next run's schedule (best effort)."""
-    import json
-
-    try:
-        fresh = class_times(stream_path.read_bytes())
-    except Exception as exc:  # noqa: BLE001 - a schedule hint must never fail a run
-        LOG.info("no class times from %s: %s", stream_path, exc)
-        return
-    if not fresh:
-        return
-    times = {**_load_class_times(workspace), **fresh}
-    tmp = workspace / (CLASS_TIMES + ".tmp")
-    with contextlib.suppress(OSError):
-        tmp.write_text(json.dumps(times, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(workspace / CLASS_TIMES)
-
-
-# ----------------------------------------------------------------- running
-
-
 @dataclass
 class ExecutionResult:
     """How the stestr run went; the stream itself is at ``subunit_path``."""
@@ -447,6 +77,8 @@ class ExecutionResult:
     ended: datetime
     statuses: dict[str, str] = field(default_factory=dict)
     stderr_tail: str = ""
+    #: the stream parsed into the results model while it was written (None: not parsed)
+    results: RunResults | None = None
 
     @property
     def duration(self) -> float:
@@ -455,13 +87,13 @@ class ExecutionResult:
     @property
     def tests_reported(self) -> int:
         """Planned tests that reported a final status (class fixtures not counted)."""
-        return sum(1 for t in self.statuses if not _is_fixture(t))
+        return sum(1 for t in self.statuses if not is_fixture(t))
 
     @property
     def unreported(self) -> tuple[str, ...]:
         """Planned tests with no result that no failed class/module fixture explains."""
         failed_scopes = [
-            _fixture_scope(t) for t, s in self.statuses.items() if _is_fixture(t) and s in FAILED
+            fixture_scope(t) for t, s in self.statuses.items() if is_fixture(t) and s in FAILED
         ]
         return tuple(
             t
@@ -525,7 +157,7 @@ def execute(
     concurrency = concurrency or default_concurrency()
     cmd = [_stestr(), "run", "--load-list", str(load_list), "--subunit"]
     cmd += ["--serial"] if concurrency == 1 else ["--concurrency", str(concurrency)]
-    workers = plan_workers(test_ids, _load_class_times(workspace), concurrency)
+    workers = plan_workers(test_ids, load_class_times(workspace), concurrency)
     if workers:
         worker_file = write_worker_file(workspace / "tcup-workers.yaml", workers)
         cmd += ["--worker-file", str(worker_file)]
@@ -535,7 +167,8 @@ def execute(
     if test_timeout:
         run_env["OS_TEST_TIMEOUT"] = str(int(test_timeout))
     progress = progress or PlainProgress(open(os.devnull, "w"))  # noqa: SIM115
-    events = _StreamEvents(progress)
+    events = StreamEvents(progress)
+    collector = SubunitCollector()  # the results model, parsed once from the same bytes
     subunit_path.parent.mkdir(parents=True, exist_ok=True)
     LOG.info("running %d tests with concurrency %d", len(test_ids), concurrency)
     started = datetime.now(UTC)
@@ -555,11 +188,12 @@ def execute(
     reader.start()
     interrupted = False
     progress.start(len(test_ids))
+    collector.startTestRun()
     try:
         with open(subunit_path, "wb") as raw:
             try:
                 ByteStreamToStreamResult(_Tee(proc.stdout, raw), non_subunit_name="stdout").run(
-                    events
+                    testtools.CopyStreamResult([events, collector])
                 )
                 proc.wait()
             except KeyboardInterrupt:
@@ -572,6 +206,11 @@ def execute(
         reader.join(timeout=5)
     ended = datetime.now(UTC)
     stderr = b"".join(stderr_chunks).decode("utf-8", errors="replace")
+    if interrupted:  # the stream's tail was saved unparsed: read the whole file
+        parsed = read_subunit(subunit_path.read_bytes(), str(subunit_path))
+    else:
+        collector.stopTestRun()
+        parsed = collector.results()
     result = ExecutionResult(
         subunit_path=subunit_path,
         load_list=load_list,
@@ -582,11 +221,12 @@ def execute(
         ended=ended,
         statuses=dict(events.statuses),
         stderr_tail=_tail(stderr),
+        results=parsed,
     )
     if not result.complete:
         LOG.warning("test run incomplete: %s", result.failure_reason)
     elif concurrency > 1:
-        _save_class_times(workspace, subunit_path)
+        save_class_times(workspace, parsed)
     return result
 
 
@@ -606,6 +246,21 @@ def merge(first: ExecutionResult, again: ExecutionResult) -> ExecutionResult:
         ended=again.ended,
         statuses={**first.statuses, **again.statuses},
         stderr_tail=again.stderr_tail or first.stderr_tail,
+        results=_merge_results(first.results, again.results),
+    )
+
+
+def _merge_results(first: RunResults | None, again: RunResults | None) -> RunResults | None:
+    """The model of two streams written one after the other into one file."""
+    if first is None or again is None:
+        return None
+    starts = [t for t in (first.start, again.start) if t is not None]
+    ends = [t for t in (first.end, again.end) if t is not None]
+    return RunResults(
+        tests=first.tests + again.tests,
+        start=min(starts) if starts else None,
+        end=max(ends) if ends else None,
+        warnings=first.warnings + again.warnings,
     )
 
 
@@ -626,16 +281,6 @@ def _stop(proc: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def _stestr() -> str:
-    here = Path(sys.executable).parent / "stestr"
-    return str(here) if here.exists() else "stestr"
-
-
-def _tail(text: str, lines: int = 5) -> str:
-    kept = [line for line in (text or "").strip().splitlines() if line.strip()][-lines:]
-    return " | ".join(kept)
 
 
 def summary(result: ExecutionResult) -> dict[str, int]:

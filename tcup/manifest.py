@@ -56,6 +56,10 @@ class Manifest:
     credentials_mode: str | None = None  # "accounts", "auto-accounts", "dynamic" or "user-conf"
     #: tests Tempest skipped on pre-provisioned accounts that ran again with dynamic credentials
     rerun_dynamic: list[str] = field(default_factory=list)
+    #: planned tests (guideline names) this Tempest does not have by name, alias or idempotent id
+    not_in_tempest: list[str] = field(default_factory=list)
+    #: planned tests this Tempest has under another name (same idempotent id): guideline -> Tempest
+    renamed: dict[str, str] = field(default_factory=dict)
     #: every pass over the output directory (``tcup run --rerun``), oldest first; empty for one
     passes: list[dict[str, Any]] = field(default_factory=list)
     concurrency: int | None = None

@@ -271,7 +271,9 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             (out / "tempest.conf").write_text(
                 configure_mod.redact_conf(configured.conf, secrets), encoding="utf-8"
             )
-            load_ids = _match(configured.workspace, replace(test_plan, tests=runnable))
+            load_ids = _match(
+                configured.workspace, replace(test_plan, tests=runnable), manifest, stdout
+            )
             if earlier is not None:
                 load_ids = _choose_again(earlier, load_ids, manifest, stdout)
             else:
@@ -423,14 +425,26 @@ def _rerun_skipped(
     return execute_mod.merge(execution, again)
 
 
-def _match(workspace: Path, runnable_plan: TestPlan) -> list[str]:
-    from tcup.testlist import match_listed
+def _match(
+    workspace: Path, runnable_plan: TestPlan, manifest: manifest_mod.Manifest, stdout: TextIO
+) -> list[str]:
+    """The ids to load: the plan matched onto a listing made with the run's tempest.conf.
 
-    listed = execute_mod.list_tests(workspace)
-    matched = match_listed(runnable_plan, listed)
+    Planned tests this Tempest does not have, and those it has under a new
+    name, are said before any test runs and recorded in the manifest.
+    """
+    from tcup.listing import listing_for_plan
+
+    matched = listing_for_plan(workspace, runnable_plan)
+    manifest.renamed = dict(matched.renamed)
+    manifest.not_in_tempest = [t.name for t in matched.missing]
+    for name, local in matched.renamed:
+        print(f"renamed in this Tempest (same idempotent id): {name} runs as {local}", file=stdout)
     if matched.missing:
-        LOG.warning(
-            "%d planned tests are not in this Tempest and count as not run", len(matched.missing)
+        print(
+            f"{len(matched.missing)} planned test(s) are not in this Tempest (no test has their "
+            f"name, an alias or their idempotent id): {', '.join(manifest.not_in_tempest)}",
+            file=stdout,
         )
     if not matched.matched_ids:
         raise RunError(
@@ -516,8 +530,11 @@ def _collect(
     """subunit -> results model; RefStack body, extended JSON, JUnit next to it."""
     from tcup import results
 
-    data = stream.read_bytes() if stream is not None and stream.is_file() else b""
-    run_results = results.read_subunit(data, str(out / "results.subunit"))
+    if execution is not None and execution.results is not None and stream == execution.subunit_path:
+        run_results = execution.results  # parsed once, while stestr wrote it
+    else:
+        data = stream.read_bytes() if stream is not None and stream.is_file() else b""
+        run_results = results.read_subunit(data, str(out / "results.subunit"))
     body = results.refstack_body(run_results, manifest.cpid or "", duration)
     (out / "results.json").write_bytes(results.dump_refstack(body))
     environment = results.RunEnvironment(

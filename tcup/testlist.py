@@ -92,6 +92,7 @@ class Matched:
 
     matched_ids: tuple[str, ...]  # full local test ids to load, in plan order
     missing: tuple[PlannedTest, ...]  # planned tests the local Tempest does not have
+    renamed: tuple[tuple[str, str], ...] = ()  # (guideline name, local name) matched by uuid
 
 
 def plan(
@@ -201,12 +202,14 @@ def format_plan(test_plan: TestPlan, fmt: str, aliases: bool = False) -> list[st
     raise InputError(f"unknown list format '{fmt}'", hint="valid formats: " + ", ".join(FORMATS))
 
 
-def match_listed(test_plan: TestPlan, listed_ids: Iterable[str]) -> Matched:
+def match_listed(test_plan: TestPlan, listed_ids: Iterable[str], *, warn: bool = True) -> Matched:
     """Map the plan onto the ids ``stestr list`` printed in a real Tempest.
 
-    Keyed by the ``id-<uuid>`` attribute first (robust to renamed tests), then
-    by the RefStack-normalised name, then by the aliases.  A uuid shared by
-    several ids (scenarios of one test) is narrowed by name.
+    Keyed by the RefStack-normalised name first, then the aliases, then the
+    ``id-<uuid>`` attribute (a test renamed or moved upstream keeps its id).
+    A uuid shared by several ids (scenarios of one test) is narrowed by name.
+    The name wins over the uuid, as in scoring: a guideline whose uuid is
+    wrong still runs the test it names.
     """
     by_uuid: dict[str, list[str]] = {}
     by_name: dict[str, list[str]] = {}
@@ -221,37 +224,38 @@ def match_listed(test_plan: TestPlan, listed_ids: Iterable[str]) -> Matched:
     matched: list[str] = []
     seen: set[str] = set()
     missing: list[PlannedTest] = []
+    renamed: list[tuple[str, str]] = []
     for test in test_plan.tests:
         found = _match_one(test, by_uuid, by_name)
         if not found:
             missing.append(test)
             continue
+        local = refstack_name(found[0])
+        if local not in test.names:
+            renamed.append((test.name, local))
         for test_id in found:
             if test_id not in seen:
                 seen.add(test_id)
                 matched.append(test_id)
-    if missing:
+    if missing and warn:
         LOG.warning(
             "%d planned tests are not in the local Tempest: %s",
             len(missing),
             ", ".join(t.name for t in missing[:5]) + (" ..." if len(missing) > 5 else ""),
         )
-    return Matched(tuple(matched), tuple(missing))
+    return Matched(tuple(matched), tuple(missing), tuple(renamed))
 
 
 def _match_one(
     test: PlannedTest, by_uuid: dict[str, list[str]], by_name: dict[str, list[str]]
 ) -> list[str]:
+    for name in test.names:
+        if name in by_name:
+            return by_name[name]
     candidates = by_uuid.get(test.uuid, []) if test.uuid else []
     if len(candidates) > 1:
         named = [c for c in candidates if refstack_name(c) in test.names]
         candidates = named or candidates
     if candidates:
-        local = refstack_name(candidates[0])
-        if local not in test.names:
-            LOG.info("%s is %s in the local Tempest (same id)", test.name, local)
-        return candidates
-    for name in test.names:
-        if name in by_name:
-            return by_name[name]
-    return []
+        LOG.info("%s is %s in the local Tempest (same id)", test.name, refstack_name(candidates[0]))
+    return candidates

@@ -85,9 +85,9 @@ def test_the_image_ships_the_test_list_of_its_own_tempest(image: str) -> None:
     """A run in the container finds Tempest's test list made at build time (no 10 s listing)."""
     probe = (
         "tempest init --workspace-path /tmp/w.yaml /tmp/ws >/dev/null && cd /tmp/ws && python -c "
-        "'import logging, sys, time; from pathlib import Path; from tcup import execute\n"
+        "'import logging, sys, time; from pathlib import Path; from tcup import listing\n"
         "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
-        't = time.monotonic(); ids = execute.list_tests(Path("."))\n'
+        't = time.monotonic(); ids = listing.list_tests(Path("."))\n'
         "print(len(ids), round(time.monotonic() - t, 2))'"
     )
     proc = docker("run", "--rm", image, "sh", "-c", probe)

@@ -54,6 +54,7 @@ class TestResult:
     tags: tuple[str, ...] = ()
     reason: str | None = None
     details: Mapping[str, str] = field(default_factory=dict)
+    worker: str | None = None  # the stream's route code (stestr worker); not in any file format
 
     @classmethod
     def create(
@@ -65,6 +66,7 @@ class TestResult:
         tags: Iterable[str] = (),
         reason: str | None = None,
         details: Mapping[str, str] | None = None,
+        worker: str | None = None,
     ) -> TestResult:
         """Derive name, uuid, kind and duration from the id and timestamps."""
         fixture = is_fixture_id(test_id)
@@ -83,6 +85,7 @@ class TestResult:
             tags=tuple(sorted(tags)),
             reason=reason,
             details=dict(details or {}),
+            worker=worker,
         )
 
 

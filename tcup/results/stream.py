@@ -77,10 +77,13 @@ class SubunitCollector(testtools.StreamToDict):
         self.tests: list[TestResult] = []
         self.warnings: list[str] = []
         self.non_subunit = 0
+        self.workers: dict[str, str] = {}  # test id -> route code of its last event
 
     def status(self, test_id=None, file_name=None, file_bytes=None, **kwargs) -> None:  # type: ignore[override]
         if test_id is None and file_name == "stdout" and file_bytes:
             self.non_subunit += len(file_bytes)
+        if test_id is not None and kwargs.get("route_code") is not None:
+            self.workers[test_id] = kwargs["route_code"]
         super().status(test_id=test_id, file_name=file_name, file_bytes=file_bytes, **kwargs)
 
     def _on_test(self, record: dict[str, Any]) -> None:
@@ -108,6 +111,7 @@ class SubunitCollector(testtools.StreamToDict):
                 tags=record["tags"] or (),
                 reason=reason,
                 details=details,
+                worker=self.workers.pop(test_id, None),
             )
         )
 
