@@ -190,7 +190,7 @@ def create_guest(
     vcpus = _check_count("vcpus", vcpus, 1, 1024)
     root_gb = _check_count("root_gb", max(root_gb or 1, 1), 1, 1 << 20)
     ssh_user = _check_user(ssh_user)
-    _check_host()
+    check_host()
 
     netns, host_if = names(server_id)
     directory = guest_dir(server_id, state_dir)
@@ -466,7 +466,8 @@ def _check_device(device: str) -> str:
     return match.group(1)
 
 
-def _check_host() -> None:
+def check_host() -> None:
+    """Raise GuestError unless this process can make guests (root, commands present)."""
     if os.geteuid() != 0:
         raise GuestError("making a guest needs root (network namespaces, mounts)")
     missing = [name for name in REQUIRED_COMMANDS if not shutil.which(name)]
