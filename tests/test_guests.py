@@ -96,6 +96,7 @@ def test_attach_to_a_server_without_guest_says_so_and_detach_is_a_no_op(tmp_path
     with pytest.raises(guests.GuestError, match=f"server {SERVER_A} has no guest"):
         guests.attach_disk(SERVER_A, "/dev/vdb", tmp_path)
     assert guests.detach_disk(SERVER_A, "/dev/vdb", tmp_path) is False
+    assert guests.has_guest(SERVER_A, tmp_path) is False
     assert guests.destroy_guest(SERVER_A, tmp_path) is False
     assert guests.cleanup_all(tmp_path / "none") == []
 
@@ -238,6 +239,7 @@ def test_two_guests_answer_ssh_like_servers_and_leave_nothing(tmp_path, guest_to
             state_dir=state,
         )
         create_a = time.monotonic() - started
+        assert guests.has_guest(SERVER_A, state)
         started = time.monotonic()
         b = guests.create_guest(
             SERVER_B,

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tcup_server import __version__, db
-from tcup_server.errors import ApiError
+from tcup_server.errors import ApiError, from_domain
 from tcup_server.keys import load_keys
+from tcup_server.services.errors import DomainError
 from tcup_server.services.guidelines import GuidelineDirectory
 from tcup_server.services.ingest import IngestContext
 from tcup_server.settings import ServerSettings, load_settings
@@ -61,6 +62,11 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.code)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_request: Request, exc: DomainError) -> JSONResponse:
+        error = from_domain(exc)
+        return JSONResponse(error.body(), status_code=error.code)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -8,7 +8,13 @@ import jsonschema
 import pytest
 from server_helpers import signed
 from tcup_server import db
-from tcup_server.models import AuditEvent, Organization, Product, ProductVersion
+from tcup_server.models import (
+    AuditEvent,
+    Organization,
+    OrganizationMember,
+    Product,
+    ProductVersion,
+)
 from tcup_server.services.review import IN_REVIEW, move
 
 
@@ -85,7 +91,7 @@ def test_meta_refusals(client, actors, result_of_a, app):
     assert staff_set.status_code == 201
     verified = client.put(
         f"/v1/results/{result_of_a}",
-        json={"verification_status": 1},
+        json={"verification_status": 1, "confirm_not_qualifying": True},  # a partial run
         headers=actors["staff"].headers,
     )
     assert verified.status_code == 200, verified.text
@@ -106,9 +112,14 @@ def test_put_verification_status_is_staff_only(client, actors, result_of_a):
     staff = actors["staff"].headers
     assert client.put(url, json={"verification_status": 2}, headers=staff).status_code == 400
     assert client.put(url, json={"nonsense": 1}, headers=staff).status_code == 400
-    assert client.put(url, json={"verification_status": 1}, headers=staff).json()[
-        "review_state"
-    ] == ("verified")
+    # the sample run does not qualify: verifying it needs the confirmation
+    refused = client.put(url, json={"verification_status": 1}, headers=staff)
+    assert refused.status_code == 409 and "does not qualify" in refused.json()["title"]
+    assert client.get(url, headers=staff).json()["review_state"] == "submitted"  # rolled back
+    bad = {"verification_status": 1, "confirm_not_qualifying": "yes"}
+    assert client.put(url, json=bad, headers=staff).status_code == 400
+    confirmed = {"verification_status": 1, "confirm_not_qualifying": True}
+    assert client.put(url, json=confirmed, headers=staff).json()["review_state"] == "verified"
     # the owner cannot delete a verified result; staff withdraw the verification
     assert client.delete(url, headers=actors["vendor_a"].headers).status_code == 403
     back = client.put(url, json={"verification_status": 0}, headers=staff)
@@ -118,27 +129,35 @@ def test_put_verification_status_is_staff_only(client, actors, result_of_a):
 
 def test_put_product_version(client, actors, result_of_a, app):
     with db.transaction(app.state.tcup.sessions) as session:
-        org_b = Organization(name="vendor-b-inc")
-        product = Product(name="cloud-b", organization=org_b)
-        version = ProductVersion(product=product, version="1")
-        session.add_all([org_b, product, version])
-        session.flush()
-        version_id = version.id
+        versions = {}
+        for vendor in ("vendor_a", "vendor_b"):
+            org = Organization(name=f"{vendor}-inc")
+            product = Product(name=f"cloud-{vendor}", organization=org)
+            version = ProductVersion(product=product, version="1")
+            member = OrganizationMember(organization=org, user_id=actors[vendor].user_id)
+            session.add_all([org, product, version, member])
+            session.flush()
+            versions[vendor] = version.id
     url = f"/v1/results/{result_of_a}"
     owner = actors["vendor_a"].headers
-    # vendor A is not a member of vendor B: refused; unknown version: 404
-    assert client.put(url, json={"product_version_id": version_id}, headers=owner).status_code == (
-        403
-    )
+    # vendor A is not a member of vendor B: refused, for staff too; unknown version: 404
+    for headers in (owner, actors["staff"].headers):
+        refused = client.put(
+            url, json={"product_version_id": versions["vendor_b"]}, headers=headers
+        )
+        assert refused.status_code == 403, refused.text
     unknown = client.put(url, json={"product_version_id": "nope"}, headers=owner)
     assert unknown.status_code == 404
+    assert client.put(url, json={"product_version_id": 7}, headers=owner).status_code == 400
     staff = client.put(
-        url, json={"product_version_id": version_id}, headers=actors["staff"].headers
+        url, json={"product_version_id": versions["vendor_a"]}, headers=actors["staff"].headers
     )
     assert staff.status_code == 200
-    assert staff.json()["product_version"]["id"] == version_id
+    assert staff.json()["product_version"]["id"] == versions["vendor_a"]
     cleared = client.put(url, json={"product_version_id": None}, headers=owner)
     assert cleared.status_code == 200 and cleared.json()["product_version"] is None
+    mine = client.put(url, json={"product_version_id": versions["vendor_a"]}, headers=owner)
+    assert mine.status_code == 200 and mine.json()["product_version"]["id"] == versions["vendor_a"]
 
 
 def test_verified_state_survives_review_service_moves(client, actors, result_of_a, app):
@@ -150,7 +169,7 @@ def test_verified_state_survives_review_service_moves(client, actors, result_of_
         move(session, session.get(Result, result_of_a), staff, IN_REVIEW)
     response = client.put(
         f"/v1/results/{result_of_a}",
-        json={"verification_status": 1},
+        json={"verification_status": 1, "confirm_not_qualifying": True},
         headers=actors["staff"].headers,
     )
     assert response.json()["verification_status"] == 1
@@ -160,3 +179,4 @@ def test_verified_state_survives_review_service_moves(client, actors, result_of_
         ("submitted", "in_review"),
         ("in_review", "verified"),
     ]
+    assert events[-1].details == {"confirmed_not_qualifying": True, "verdict": "does not qualify"}

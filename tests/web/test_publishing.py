@@ -6,10 +6,10 @@ import pytest
 from service_db import add_user as _user
 from sqlalchemy.orm import Session
 from tcup_server.models import Result, User
-from tcup_server.services import publishing, review
+from tcup_server.services import errors, publishing, review
 
 
-def _result(db: Session, owner: User) -> Result:
+def _result(db: Session, owner: User, qualifies: bool = True) -> Result:
     result = Result(
         owner_id=owner.id,
         cpid="c1",
@@ -17,7 +17,8 @@ def _result(db: Session, owner: User) -> Result:
         upload_sha256="0" * 64,
         guideline="2020.06",
         target="platform",
-        qualifies=True,
+        score={"guideline": "2020.06", "qualifies": qualifies, "capabilities": []},
+        qualifies=qualifies,
     )
     db.add(result)
     db.flush()
@@ -35,28 +36,28 @@ def world(db: Session) -> dict:
 
 
 def test_only_staff_create_vendors(db: Session, world: dict) -> None:
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         publishing.create_vendor(db, world["vera"], "Rogue")
-    with pytest.raises(review.ReviewError, match="already exists"):
+    with pytest.raises(errors.Conflict, match="already exists"):
         publishing.create_vendor(db, world["staff"], "Vera Cloud")
 
 
 def test_members_are_added_by_staff_or_vendor_admins(db: Session, world: dict) -> None:
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         publishing.add_member(db, world["otto"], world["vendor"], "otto")
-    with pytest.raises(review.ReviewError, match="no user named"):
+    with pytest.raises(errors.InvalidInput, match="no user named"):
         publishing.add_member(db, world["vera"], world["vendor"], "nobody")
-    with pytest.raises(review.ReviewError, match="staff account"):
+    with pytest.raises(errors.InvalidInput, match="staff account"):
         publishing.add_member(db, world["vera"], world["vendor"], "sam")
     publishing.add_member(db, world["vera"], world["vendor"], "otto")
-    with pytest.raises(review.ReviewError, match="already a member"):
+    with pytest.raises(errors.Conflict, match="already a member"):
         publishing.add_member(db, world["vera"], world["vendor"], "otto")
 
 
 def test_outsiders_cannot_add_products_or_see_the_vendor(db: Session, world: dict) -> None:
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         publishing.create_product(db, world["otto"], world["vendor"], "Hijack")
-    with pytest.raises(review.NotFound):
+    with pytest.raises(errors.NotFound):
         publishing.get_vendor(db, world["otto"], world["vendor"].id)
     assert publishing.vendors_of(db, world["otto"]) == []
     assert [v.name for v in publishing.vendors_of(db, world["staff"])] == ["Vera Cloud"]
@@ -65,21 +66,23 @@ def test_outsiders_cannot_add_products_or_see_the_vendor(db: Session, world: dic
 def test_publish_needs_verification_a_product_and_the_owner(db: Session, world: dict) -> None:
     staff, vera, otto = world["staff"], world["vera"], world["otto"]
     result = _result(db, vera)
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         publishing.link_version(db, otto, result, world["version"].id)
-    with pytest.raises(review.ReviewError, match="verified"):
+    with pytest.raises(errors.Conflict, match="verified"):
         publishing.publish(db, vera, result)
     review.move(db, result, staff, review.IN_REVIEW)
     review.move(db, result, staff, review.VERIFIED)
-    with pytest.raises(review.ReviewError, match="link the submission"):
+    with pytest.raises(errors.Conflict, match="link the submission"):
         publishing.publish(db, vera, result)
-    with pytest.raises(review.ReviewError, match="cannot be linked"):
+    with pytest.raises(errors.Forbidden, match="verified test run"):
         publishing.link_version(db, vera, result, world["version"].id)
     review.move(db, result, staff, review.IN_REVIEW, "to link it")
     publishing.link_version(db, vera, result, world["version"].id)
     review.move(db, result, staff, review.VERIFIED)
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         publishing.publish(db, otto, result)
+    with pytest.raises(errors.Forbidden):
+        publishing.publish(db, staff, result)  # staff verify and withdraw; the owner publishes
     assert publishing.published(db) == []
     publishing.publish(db, vera, result)
     listed = publishing.published(db)
@@ -98,6 +101,39 @@ def test_link_refuses_another_vendors_version(db: Session, world: dict) -> None:
     other = publishing.create_vendor(db, world["staff"], "Otto Systems")
     publishing.add_member(db, world["staff"], other, "otto")
     mine = _result(db, otto)
-    with pytest.raises(review.ReviewError, match="your own vendor"):
+    with pytest.raises(errors.Forbidden, match="uploader's own vendor"):
         publishing.link_version(db, otto, mine, world["version"].id)
+    with pytest.raises(errors.Forbidden, match="uploader's own vendor"):
+        publishing.link_version(db, world["staff"], mine, world["version"].id)  # staff too
     assert mine.product_version_id is None
+    assert publishing.versions_for(db, world["staff"], mine) == []  # Otto Systems has none
+
+
+def test_an_unsigned_upload_cannot_be_linked(db: Session, world: dict) -> None:
+    anonymous = Result(cpid="c1", duration_seconds=1, upload_sha256="0" * 64)
+    db.add(anonymous)
+    db.flush()
+    with pytest.raises(errors.Forbidden, match="unsigned upload"):
+        publishing.link_version(db, world["staff"], anonymous, world["version"].id)
+
+
+def test_only_a_qualifying_result_is_published(db: Session, world: dict) -> None:
+    staff, vera = world["staff"], world["vera"]
+    result = _result(db, vera, qualifies=False)
+    publishing.link_version(db, vera, result, world["version"].id)
+    review.move(db, result, staff, review.IN_REVIEW)
+    with pytest.raises(errors.Conflict, match="does not qualify"):
+        review.move(db, result, staff, review.VERIFIED)
+    assert result.review_state == review.IN_REVIEW
+    review.move(db, result, staff, review.VERIFIED, confirm_not_qualifying=True)
+    assert not publishing.can_publish(vera, result)
+    with pytest.raises(errors.Conflict, match="does not qualify"):
+        publishing.publish(db, vera, result)
+    assert result.published_at is None
+    # a verdict for another guideline than the one claimed does not count either
+    other = _result(db, vera)
+    other.score = {**other.score, "guideline": "2019.11"}
+    assert not review.qualifies(other)
+    # published before publishing checked it: the public page leaves it out
+    result.published_at = result.created_at
+    assert publishing.published(db) == []

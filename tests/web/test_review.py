@@ -16,11 +16,12 @@ from tcup_server.models import (
     Result,
     User,
 )
-from tcup_server.services import publishing, review
+from tcup_server.services import errors, publishing, review
 
 
 def _result(db: Session, owner: User | None, cpid: str = "c1", **score) -> Result:
     caps = [{"name": n, "status": "required", "outcome": o} for n, o in score.items()]
+    qualifies = all(o == "passed" for o in score.values())
     result = Result(
         owner_id=owner.id if owner else None,
         cpid=cpid,
@@ -28,8 +29,8 @@ def _result(db: Session, owner: User | None, cpid: str = "c1", **score) -> Resul
         upload_sha256="0" * 64,
         guideline="2020.06",
         target="platform",
-        score={"capabilities": caps},
-        qualifies=all(o == "passed" for o in score.values()),
+        score={"guideline": "2020.06", "qualifies": qualifies, "capabilities": caps},
+        qualifies=qualifies,
     )
     db.add(result)
     db.flush()
@@ -81,7 +82,7 @@ def test_illegal_moves_are_refused(db: Session, path: list[str], refused: str) -
     for state in path:
         review.move(db, result, staff, state, "reason")
     before = result.review_state
-    with pytest.raises(review.ReviewError):
+    with pytest.raises(errors.DomainError):
         review.move(db, result, staff, refused, "reason")
     assert result.review_state == before
     assert len(review.audit_trail(db, result.id)) == len(path)
@@ -91,10 +92,10 @@ def test_rejecting_and_reopening_need_a_reason(db: Session) -> None:
     staff = _user(db, "sam", "staff")
     result = _result(db, None, a="failed")
     review.move(db, result, staff, review.IN_REVIEW)
-    with pytest.raises(review.ReviewError, match="reason is required"):
+    with pytest.raises(errors.InvalidInput, match="reason is required"):
         review.move(db, result, staff, review.REJECTED, "   ")
     review.move(db, result, staff, review.REJECTED, "images capability failed")
-    with pytest.raises(review.ReviewError, match="reason is required"):
+    with pytest.raises(errors.InvalidInput, match="reason is required"):
         review.move(db, result, staff, review.IN_REVIEW)
     review.move(db, result, staff, review.IN_REVIEW, "vendor fixed the image service")
     assert result.review_state == review.IN_REVIEW
@@ -103,7 +104,7 @@ def test_rejecting_and_reopening_need_a_reason(db: Session) -> None:
 def test_only_staff_move(db: Session) -> None:
     vera = _user(db, "vera")
     result = _result(db, vera, a="passed")
-    with pytest.raises(review.Forbidden):
+    with pytest.raises(errors.Forbidden):
         review.move(db, result, vera, review.IN_REVIEW)
     assert db.query(AuditEvent).count() == 0
 
@@ -131,21 +132,50 @@ def test_vendors_see_only_their_own(db: Session) -> None:
     )
     _org, version = _vendor(db, "Vera", vera, vic)
     hers = _result(db, vera, a="passed")
+    linked = _result(db, vera, a="passed")
+    publishing.link_version(db, vera, linked, version.id)
     his = _result(db, otto, a="passed")
     anonymous = _result(db, None, a="passed")
-    anonymous.product_version_id = version.id  # linked to Vera's product
+    # links no service makes any more (written before the rule): they give Vera's vendor nothing
+    anonymous.product_version_id = version.id
+    his_cross = _result(db, otto, a="passed")
+    his_cross.product_version_id = version.id
     db.flush()
+    db.expire_all()
 
     def ids(user: User) -> set[str]:
         return {r.id for r in review.list_results(db, user, review.Filters()).items}
 
-    assert ids(staff) == {hers.id, his.id, anonymous.id}
-    assert ids(vera) == {hers.id, anonymous.id}
-    assert ids(vic) == {anonymous.id}  # a colleague sees what is linked to their vendor
-    assert ids(otto) == {his.id}
-    with pytest.raises(review.NotFound):
-        review.get_result(db, otto, hers.id)
-    assert review.get_result(db, vera, hers.id) is hers
+    assert ids(staff) == {hers.id, linked.id, his.id, anonymous.id, his_cross.id}
+    assert ids(vera) == {hers.id, linked.id}
+    assert ids(vic) == {linked.id}  # a colleague sees what the uploader linked to their vendor
+    assert ids(otto) == {his.id, his_cross.id}
+    for user, seen in ((vera, {hers, linked}), (vic, {linked}), (otto, {his, his_cross})):
+        for result in (hers, linked, his, anonymous, his_cross):
+            if result in seen:
+                assert review.get_result(db, user, result.id) is result
+            else:
+                with pytest.raises(errors.NotFound):
+                    review.get_result(db, user, result.id)
+
+
+def test_verifying_a_result_that_does_not_qualify_needs_a_confirmation(db: Session) -> None:
+    staff = _user(db, "sam", "staff")
+    result = _result(db, _user(db, "vera"), a="passed", b="failed")
+    review.move(db, result, staff, review.IN_REVIEW)
+    with pytest.raises(errors.Conflict, match="does not qualify"):
+        review.move(db, result, staff, review.VERIFIED, "complete run")
+    assert result.review_state == review.IN_REVIEW
+    event = review.move(
+        db, result, staff, review.VERIFIED, "authentic, partial", confirm_not_qualifying=True
+    )
+    assert result.review_state == review.VERIFIED
+    assert event.details == {"confirmed_not_qualifying": True, "verdict": "does not qualify"}
+    unscored = _result(db, None)
+    unscored.score = unscored.qualifies = None
+    review.move(db, unscored, staff, review.IN_REVIEW)
+    with pytest.raises(errors.Conflict, match="not scored"):
+        review.move(db, unscored, staff, review.VERIFIED)
 
 
 def test_filters_and_paging(db: Session) -> None:

@@ -7,10 +7,13 @@
   ``shared``, ``guideline`` and ``target``; POST takes the raw value as body
   (201), DELETE answers 204; owner or staff only, and never once verified.
   Changing ``guideline`` or ``target`` scores the result again.
-* ``PUT /v1/results/{id}`` — ``product_version_id`` (owner or staff) and
-  ``verification_status`` 0/1 (staff only), answered with the result.
+* ``PUT /v1/results/{id}`` — ``product_version_id`` (owner or staff; only a
+  version of the uploader's vendor) and ``verification_status`` 0/1 (staff
+  only; verifying a result that does not qualify also needs
+  ``"confirm_not_qualifying": true``), answered with the result.
 
-As everywhere, a result the caller may not see is answered 404, not 401.
+Who may do what is :mod:`tcup_server.services.access`.  As everywhere, a
+result the caller may not see is answered 404, not 401.
 ``shared`` is kept as RefStack metadata but does not make a result public:
 only publishing a verified result does (see ``services/publishing.py``).
 """
@@ -27,10 +30,9 @@ from sqlalchemy.orm import Session as DbSession
 from tcup_server.api.results import get_result, get_visible
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError, abort
-from tcup_server.models import ProductVersion, Result, ReviewState, User
-from tcup_server.services import review
+from tcup_server.models import Result, ReviewState, User
+from tcup_server.services import access, publishing, review
 from tcup_server.services.ingest import score_result
-from tcup_server.services.publishing import is_owner
 from tcup_server.state import get_state
 
 LOG = logging.getLogger(__name__)
@@ -43,27 +45,20 @@ VERIFIED = ReviewState.VERIFIED.value
 API_REASON = "through the RefStack API (PUT /v1/results/{id})"
 
 
-def _privileged(db: DbSession, user: User | None, row: Result) -> bool:
-    return user is not None and (user.is_staff or is_owner(db, user, row))
-
-
-def _meta_view(db: DbSession, user: User | None, row: Result) -> dict[str, Any]:
+def _meta_view(user: User | None, row: Result) -> dict[str, Any]:
     meta = dict(row.meta or {})
-    if _privileged(db, user, row):
+    if access.can_see_private(user, row):
         if row.owner is not None:
             meta["user"] = row.owner.openid
         return meta
     return {k: v for k, v in meta.items() if k in WRITABLE}
 
 
-def _writable(db: DbSession, user: User | None, row: Result, key: str) -> None:
+def _writable(user: User | None, row: Result, key: str) -> None:
     """Refuse a metadata change the caller may not make (RefStack's 403s)."""
-    if not _privileged(db, user, row):
-        raise abort(403, "Only the owner or staff may change the metadata of a result.")
+    access.check_change(user, row)
     if key not in WRITABLE:
         raise abort(403, f"Metadata key '{key}' is not writable (writable: {', '.join(WRITABLE)}).")
-    if row.review_state == VERIFIED:
-        raise abort(403, "Can't change the metadata of a verified test run.")
 
 
 def _rescore(request: Request, row: Result) -> None:
@@ -86,7 +81,7 @@ def get_meta(
     user: User | None = Depends(current_user),
     db: DbSession = Depends(db_session),
 ) -> dict[str, Any]:
-    return _meta_view(db, user, get_visible(db, user, result_id))
+    return _meta_view(user, get_visible(db, user, result_id))
 
 
 @router.get("/{result_id}/meta/{key}", summary="One metadata value of a result")
@@ -96,7 +91,7 @@ def get_meta_item(
     user: User | None = Depends(current_user),
     db: DbSession = Depends(db_session),
 ) -> Any:
-    meta = _meta_view(db, user, get_visible(db, user, result_id))
+    meta = _meta_view(user, get_visible(db, user, result_id))
     if key not in meta:
         raise ApiError(404, f"Metadata key {key} not found for test result {result_id}")
     return meta[key]
@@ -125,7 +120,7 @@ async def set_meta_item(
     if not value or not value.isprintable():
         raise ApiError(400, "Metadata value must be non-empty printable text")
     row = get_visible(db, user, result_id)
-    _writable(db, user, row, key)
+    _writable(user, row, key)
     before = (row.meta or {}).get(key)
     row.meta = {**(row.meta or {}), key: value}
     if key in ("guideline", "target"):
@@ -144,7 +139,7 @@ def delete_meta_item(
     db: DbSession = Depends(db_session),
 ) -> Response:
     row = get_visible(db, user, result_id)
-    _writable(db, user, row, key)
+    _writable(user, row, key)
     meta = dict(row.meta or {})
     if key not in meta:
         raise ApiError(404, f"Metadata key {key} not found for test result {result_id}")
@@ -158,41 +153,19 @@ def delete_meta_item(
 
 
 def _set_product_version(db: DbSession, user: User, row: Result, version_id: Any) -> None:
-    if not (user.is_staff or is_owner(db, user, row)):
-        raise abort(403, "Only the owner or staff may link a result to a product version.")
-    if row.review_state == VERIFIED:
-        raise abort(403, "Can't change the product version of a verified test run.")
-    if version_id is None or version_id == "":
-        if row.product_version_id is not None:
-            review.record(
-                db, user, row.id, "link", details={"from_version": row.product_version_id}
-            )
-            row.product_version_id = None
-        return
-    if not isinstance(version_id, str):
+    if version_id is not None and not isinstance(version_id, str):
         raise ApiError(400, "product_version_id must be a string or null")
-    version = db.get(ProductVersion, version_id) if len(version_id) <= 36 else None
-    if version is None:
-        raise ApiError(404, f"Product version {version_id} not found")
-    if not user.is_staff and version.product.organization_id not in review.organisation_ids(
-        db, user
-    ):
-        raise abort(403, "The product version belongs to another vendor.")
-    review.record(
-        db,
-        user,
-        row.id,
-        "link",
-        details={"from_version": row.product_version_id, "to_version": version.id},
-    )
-    row.product_version_id = version.id
+    publishing.link_version(db, user, row, version_id or None)
 
 
-def _set_verification(db: DbSession, user: User, row: Result, status: Any) -> None:
-    if not user.is_staff:
-        raise abort(403, "Only staff may change the verification status.")
+def _set_verification(
+    db: DbSession, user: User, row: Result, status: Any, confirm_not_qualifying: Any
+) -> None:
+    access.check_review(user)
     if status not in (0, 1) or isinstance(status, bool):
         raise ApiError(400, "verification_status must be 0 or 1")
+    if not isinstance(confirm_not_qualifying, bool):
+        raise ApiError(400, "confirm_not_qualifying must be true or false")
     if status == 1 and row.review_state != VERIFIED:
         missing = [k for k in ("guideline", "target") if not (row.meta or {}).get(k)]
         if missing:
@@ -201,32 +174,44 @@ def _set_verification(db: DbSession, user: User, row: Result, status: Any) -> No
             )
         if row.review_state != review.IN_REVIEW:
             review.move(db, row, user, review.IN_REVIEW, f"reopened for verification {API_REASON}")
-        review.move(db, row, user, VERIFIED)
+        review.move(db, row, user, VERIFIED, confirm_not_qualifying=confirm_not_qualifying)
     elif status == 0 and row.review_state == VERIFIED:
         review.move(db, row, user, review.IN_REVIEW, f"verification withdrawn {API_REASON}")
+
+
+UPDATABLE = ("product_version_id", "verification_status", "confirm_not_qualifying")
 
 
 @router.put("/{result_id}", summary="Update a result: product_version_id, verification_status")
 def update_result(
     request: Request,
     result_id: str,
-    changes: dict[str, Any] = Body(..., examples=[{"verification_status": 1}]),
+    changes: dict[str, Any] = Body(
+        ...,
+        examples=[{"verification_status": 1}, {"product_version_id": None}],
+        description="verification_status (staff; 1 verifies, 0 withdraws the verification); "
+        "confirm_not_qualifying: true to verify a result that does not qualify; "
+        "product_version_id (the owner or staff; a version of the uploader's vendor, or null)",
+    ),
     user: User | None = Depends(current_user),
     db: DbSession = Depends(db_session),
 ) -> JSONResponse:
+    """A service's refusal goes up to the app, which answers it; nothing is committed then."""
     row = get_visible(db, user, result_id)
     if user is None:
         raise abort(403, "Only the owner or staff may update a result.")
-    unknown = set(changes) - {"product_version_id", "verification_status"}
+    unknown = set(changes) - set(UPDATABLE)
     if unknown:
         raise ApiError(400, f"Unknown field(s): {', '.join(sorted(unknown))}")
-    try:
-        if "product_version_id" in changes:
-            _set_product_version(db, user, row, changes["product_version_id"])
-        if "verification_status" in changes:
-            _set_verification(db, user, row, changes["verification_status"])
-    except review.ReviewError as exc:
-        db.rollback()
-        raise ApiError(400, exc.message, detail=exc.hint) from None
+    if "product_version_id" in changes:
+        _set_product_version(db, user, row, changes["product_version_id"])
+    if "verification_status" in changes:
+        _set_verification(
+            db,
+            user,
+            row,
+            changes["verification_status"],
+            changes.get("confirm_not_qualifying", False),
+        )
     db.commit()
     return JSONResponse(get_result(request, result_id, user, db))

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from tcup_server import auth
-from tcup_server.errors import ApiError, abort
+from tcup_server.errors import abort
 from tcup_server.models import AuditEvent, PubKey, User
 from tcup_server.services import keys
 from tcup_server.state import get_state
@@ -75,10 +75,7 @@ def add_pubkey(
     user: User = Depends(auth.require_user),
     db: DbSession = Depends(auth.db_session),
 ) -> JSONResponse:
-    try:
-        key = keys.add_key(db, user, new.raw_key, new.self_signature)
-    except keys.KeyRefused as exc:
-        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
+    key = keys.add_key(db, user, new.raw_key, new.self_signature)
     db.commit()
     return JSONResponse(str(key.id), status_code=201)
 
@@ -89,10 +86,7 @@ def delete_pubkey(
     user: User = Depends(auth.require_user),
     db: DbSession = Depends(auth.db_session),
 ) -> Response:
-    try:
-        keys.revoke_key(db, user, key_id)
-    except keys.KeyRefused as exc:
-        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
+    keys.revoke_key(db, user, key_id)
     db.commit()
     return Response(status_code=204)
 

@@ -9,12 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
 from tcup_server.auth import current_user, db_session
-from tcup_server.errors import ApiError, abort
+from tcup_server.errors import ApiError
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
+from tcup_server.services import access
 from tcup_server.services.ingest import Upload, ingest
 from tcup_server.state import get_state
 
@@ -126,26 +127,13 @@ async def upload_results(request: Request) -> JSONResponse:
 # ------------------------------------------------------------------ reading
 
 
-def visible(user: User | None):  # noqa: ANN201 - a SQL expression
-    """Which results ``user`` may see: staff all, owners theirs, everyone published ones."""
-    if user is not None and user.is_staff:
-        return True
-    published = Result.published_at.is_not(None)
-    if user is None:
-        return published
-    return or_(Result.owner_id == user.id, published)
-
-
-def may_see(user: User | None, row: Result) -> bool:
-    return row.published_at is not None or (
-        user is not None and (user.is_staff or row.owner_id == user.id)
-    )
-
-
 def get_visible(db: DbSession, user: User | None, result_id: str) -> Result:
-    """The result, or RefStack's 404 for an unknown *or hidden* id (never 403)."""
+    """The result, or RefStack's 404 for an unknown *or hidden* id (never 403).
+
+    Who sees what is :func:`tcup_server.services.access.can_see`, as on the pages.
+    """
     row = db.get(Result, result_id) if len(result_id) <= 36 else None
-    if row is None or not may_see(user, row):
+    if row is None or not access.can_see(user, row):
         raise ApiError(404, f"Test result {result_id} not found")
     return row
 
@@ -214,7 +202,7 @@ def list_results(
         raise ApiError(400, "Invalid page number: must be an integer") from None
     if page_no <= 0:
         raise ApiError(400, "Invalid page number: must be positive")
-    where = [visible(user)]
+    where = [access.visible_filter(user)]
     if signed is not None:
         if user is None:
             raise ApiError(400, "To see signed test results you need to authenticate")
@@ -266,9 +254,9 @@ def upload_schema() -> dict[str, Any]:
 
 
 def _role(user: User | None, row: Result) -> str:
-    if user is not None and user.is_staff:
+    if access.is_staff(user):
         return "foundation"
-    if user is not None and row.owner_id == user.id:
+    if access.can_see_private(user, row):
         return "owner"
     return "user"
 
@@ -302,7 +290,7 @@ def get_result(
     return body
 
 
-@router.delete("/{result_id}", status_code=204, summary="Delete an unverified result (owner)")
+@router.delete("/{result_id}", status_code=204, summary="Delete an unverified result (uploader)")
 def delete_result(
     request: Request,
     result_id: str,
@@ -310,10 +298,7 @@ def delete_result(
     db: DbSession = Depends(db_session),
 ) -> Response:
     row = get_visible(db, user, result_id)
-    if user is None or (row.owner_id != user.id and not user.is_staff):
-        raise abort(403, "Only the owner may delete a result.")
-    if row.review_state == ReviewState.VERIFIED.value:
-        raise abort(403, "Can't delete verified test run.")
+    access.check_delete(user, row)
     keys = [a.storage_key for a in row.artefacts]
     db.add(
         AuditEvent(actor_id=user.id, result_id=row.id, action="delete", from_state=row.review_state)

@@ -6,9 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tcup.errors import InputError
 from tcup_server import auth
 from tcup_server.models import AuditEvent, User, UserKind
+from tcup_server.services.errors import Conflict, InvalidInput, NotFound
 
 
 def create_user(
@@ -22,9 +22,9 @@ def create_user(
     """Add a user; the openid defaults to ``tcup:user:<name>``."""
     name = name.strip()
     if not name or len(name) > 128 or not name.isprintable():
-        raise InputError(f"invalid user name {name!r}: 1 to 128 printable characters")
+        raise InvalidInput(f"invalid user name {name!r}: 1 to 128 printable characters")
     if password is not None and len(password) < 8:
-        raise InputError("the password is too short", hint="use at least 8 characters")
+        raise InvalidInput("the password is too short", hint="use at least 8 characters")
     user = User(
         name=name,
         kind=UserKind.STAFF.value if staff else UserKind.VENDOR.value,
@@ -37,7 +37,7 @@ def create_user(
         db.flush()
     except IntegrityError:
         db.rollback()
-        raise InputError(f"user '{name}' (or its openid) already exists") from None
+        raise Conflict(f"user '{name}' (or its openid) already exists") from None
     db.add(AuditEvent(action="user.create", details={"name": name, "kind": user.kind}))
     return user
 
@@ -45,7 +45,7 @@ def create_user(
 def create_token(db: Session, name: str, label: str, days: int | None = None) -> str:
     user = db.scalar(select(User).where(User.name == name))
     if user is None:
-        raise InputError(f"no user '{name}'", hint="create it with `tcup-server create-user`")
+        raise NotFound(f"no user '{name}'", hint="create it with `tcup-server create-user`")
     token = auth.new_api_token(db, user, label, days)
     db.add(AuditEvent(actor_id=user.id, action="token.create", details={"label": label}))
     return token

@@ -2,7 +2,9 @@
 
 One implementation for the API (``/v1/profile/pubkeys``) and the web page
 (``/keys``), so both accept and refuse exactly the same keys: type,
-self-signature proof, duplicates.
+self-signature proof, duplicates.  Refusals are domain errors whose message
+is RefStack's title and whose hint its detail, so the API answers exactly as
+RefStack does.
 """
 
 from __future__ import annotations
@@ -13,19 +15,9 @@ from sqlalchemy.orm import Session as DbSession
 from tcup import signing
 from tcup.errors import InputError
 from tcup_server.models import AuditEvent, PubKey, User, utcnow
+from tcup_server.services.errors import Conflict, InvalidInput, NotFound
 
 KEY_TYPES = ("ssh-rsa", "ssh-dss", "pgp-sign-rsa", "pgp-sign-dss")
-
-
-class KeyRefused(InputError):
-    """A key that cannot be added or revoked; ``status``, ``title`` and ``detail``
-    are what RefStack answers for it."""
-
-    def __init__(self, status: int, title: str, detail: str | None = None) -> None:
-        super().__init__(title, hint=detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
 
 
 def add_key(db: DbSession, user: User, raw_key: str, self_signature: str) -> PubKey:
@@ -36,16 +28,16 @@ def add_key(db: DbSession, user: User, raw_key: str, self_signature: str) -> Pub
     """
     fields = raw_key.strip().split()
     if len(fields) < 2 or fields[0] not in KEY_TYPES:
-        raise KeyRefused(400, "Request doesnt correspond to schema", "raw_key: unknown key type")
+        raise InvalidInput("Request doesnt correspond to schema", hint="raw_key: unknown key type")
     try:
         signing.verify(signing.SELF_SIGNATURE_DATA, self_signature, raw_key)
         fingerprint = signing.fingerprint(raw_key)
     except InputError as exc:
-        raise KeyRefused(400, "Bad public key", exc.message) from None
+        raise InvalidInput("Bad public key", hint=exc.message) from None
     existing = db.scalar(select(PubKey).where(PubKey.fingerprint == fingerprint))
     if existing is not None:
         if existing.revoked_at is None or existing.user_id != user.id:
-            raise KeyRefused(409, "Public key already exists.")
+            raise Conflict("Public key already exists.")
         existing.revoked_at = None  # the owner registers a key again that they had removed
         key = existing
     else:
@@ -69,7 +61,7 @@ def revoke_key(db: DbSession, user: User, key_id: str) -> PubKey:
     """
     key = db.get(PubKey, int(key_id)) if key_id.isdigit() and len(key_id) < 12 else None
     if key is None or key.user_id != user.id or key.revoked_at is not None:
-        raise KeyRefused(404, "Public key not found.")
+        raise NotFound("Public key not found.")
     key.revoked_at = utcnow()
     db.add(
         AuditEvent(

@@ -3,11 +3,16 @@
 * Vendors (organisations) are created by staff; staff and the vendor's admins
   add members.  Members create products and product versions (as RefStack:
   a version may carry the cloud's cpid).
-* A submission's owner (its uploader, or a member of the vendor it is linked
-  to) links it to a product version of their vendor, and, once staff have
-  verified it, publishes it.  Staff may withdraw a published submission.
-* The public listing shows only published, verified submissions, and only
-  what may be public: vendor, product, version, guideline, target, verdict.
+* A submission's owner (its uploader, or a colleague at the vendor it is
+  linked to) links it to a product version of the uploader's vendor, and,
+  once staff have verified it, publishes it, provided it qualifies for the
+  guideline and target it claims.  Staff may withdraw a published submission.
+* The public listing shows only published, verified, qualifying submissions,
+  and only what may be public: vendor, product, version, guideline, target,
+  verdict.
+
+Who may do what is :mod:`tcup_server.services.access`; this module adds what
+the data must be like (names, duplicates, review state, qualification).
 
 Every change to a submission is appended to the audit log.
 """
@@ -30,14 +35,9 @@ from tcup_server.models import (
     User,
     utcnow,
 )
-from tcup_server.services.review import (
-    VERIFIED,
-    Forbidden,
-    NotFound,
-    ReviewError,
-    organisation_ids,
-    record,
-)
+from tcup_server.services import access
+from tcup_server.services.errors import Conflict, Forbidden, InvalidInput, NotFound
+from tcup_server.services.review import VERIFIED, qualifies, record, verdict
 
 LOG = logging.getLogger(__name__)
 
@@ -48,9 +48,9 @@ MAX_NAME = 255
 def _name(value: str, what: str, limit: int = MAX_NAME) -> str:
     value = (value or "").strip()
     if not value:
-        raise ReviewError(f"the {what} is required")
+        raise InvalidInput(f"the {what} is required")
     if len(value) > limit:
-        raise ReviewError(f"the {what} is too long ({len(value)} characters, at most {limit})")
+        raise InvalidInput(f"the {what} is too long ({len(value)} characters, at most {limit})")
     return value
 
 
@@ -59,33 +59,23 @@ def _name(value: str, what: str, limit: int = MAX_NAME) -> str:
 
 def vendors_of(db: DbSession, user: User) -> list[Organization]:
     """The vendors ``user`` may manage: all for staff, else the ones they belong to."""
-    query = select(Organization).order_by(Organization.name)
-    if not user.is_staff:
-        query = query.where(Organization.id.in_(organisation_ids(db, user)))
+    query = select(Organization).where(access.vendor_filter(user)).order_by(Organization.name)
     return list(db.scalars(query))
 
 
 def get_vendor(db: DbSession, user: User, vendor_id: str) -> Organization:
     vendor = db.get(Organization, vendor_id)
-    if vendor is None or not (user.is_staff or vendor_id in organisation_ids(db, user)):
+    if vendor is None or not access.can_see_vendor(user, vendor_id):
         raise NotFound(f"there is no vendor {vendor_id!r} you may see")
     return vendor
 
 
-def is_vendor_admin(db: DbSession, user: User, vendor: Organization) -> bool:
-    if user.is_staff:
-        return True
-    member = db.get(OrganizationMember, (vendor.id, user.id))
-    return member is not None and member.role == "admin"
-
-
 def create_vendor(db: DbSession, actor: User, name: str, description: str = "") -> Organization:
     """A new vendor; staff only."""
-    if not actor.is_staff:
-        raise Forbidden("only staff may create vendors")
+    access.check_create_vendor(actor)
     name = _name(name, "vendor name")
     if db.scalar(select(Organization).where(Organization.name == name)) is not None:
-        raise ReviewError(f"a vendor named {name!r} already exists")
+        raise Conflict(f"a vendor named {name!r} already exists")
     vendor = Organization(
         name=name, description=description.strip() or None, created_by_id=actor.id
     )
@@ -99,22 +89,22 @@ def add_member(
     db: DbSession, actor: User, vendor: Organization, username: str, role: str = "member"
 ) -> OrganizationMember:
     """Add the existing user ``username`` to ``vendor`` (staff or the vendor's admins)."""
-    if not is_vendor_admin(db, actor, vendor):
-        raise Forbidden(f"only staff or admins of {vendor.name} may add members")
+    access.check_vendor_admin(actor, vendor)
     if role not in {"member", "admin"}:
-        raise ReviewError(f"unknown role {role!r}", hint="member or admin")
+        raise InvalidInput(f"unknown role {role!r}", hint="member or admin")
     username = _name(username, "user name", 128)
     user = db.scalar(select(User).where(User.name == username))
     if user is None:
-        raise ReviewError(
+        raise InvalidInput(
             f"there is no user named {username!r}",
             hint="an administrator creates accounts with `tcup-server create-user`",
         )
     if user.is_staff:
-        raise ReviewError(f"{username!r} is a staff account; vendors' members are vendor accounts")
+        raise InvalidInput(f"{username!r} is a staff account; vendors' members are vendor accounts")
     if db.get(OrganizationMember, (vendor.id, user.id)) is not None:
-        raise ReviewError(f"{username!r} is already a member of {vendor.name}")
-    member = OrganizationMember(organization_id=vendor.id, user_id=user.id, role=role)
+        raise Conflict(f"{username!r} is already a member of {vendor.name}")
+    # through the relationships, so both rows' in-memory lists see the new member
+    member = OrganizationMember(organization=vendor, user=user, role=role)
     db.add(member)
     db.flush()
     record(
@@ -139,14 +129,13 @@ def create_product(
     description: str = "",
 ) -> Product:
     """A product of ``vendor``; its members and staff may create one."""
-    if not (actor.is_staff or vendor.id in organisation_ids(db, actor)):
-        raise Forbidden(f"only members of {vendor.name} may add its products")
+    access.check_vendor_member(actor, vendor.id, vendor.name)
     name = _name(name, "product name")
     if product_type not in PRODUCT_TYPES:
-        raise ReviewError(f"unknown product type {product_type!r}")
+        raise InvalidInput(f"unknown product type {product_type!r}")
     exists = select(Product).where(Product.organization_id == vendor.id, Product.name == name)
     if db.scalar(exists) is not None:
-        raise ReviewError(f"{vendor.name} already has a product named {name!r}")
+        raise Conflict(f"{vendor.name} already has a product named {name!r}")
     product = Product(
         name=name,
         organization_id=vendor.id,
@@ -162,9 +151,7 @@ def create_product(
 
 def get_product(db: DbSession, user: User, product_id: str) -> Product:
     product = db.get(Product, product_id)
-    if product is None or not (
-        user.is_staff or product.organization_id in organisation_ids(db, user)
-    ):
+    if product is None or not access.can_see_vendor(user, product.organization_id):
         raise NotFound(f"there is no product {product_id!r} you may see")
     return product
 
@@ -173,17 +160,16 @@ def create_version(
     db: DbSession, actor: User, product: Product, version: str, cpid: str = ""
 ) -> ProductVersion:
     """A version of ``product``; ``cpid`` ties it to a cloud (as RefStack)."""
-    if not (actor.is_staff or product.organization_id in organisation_ids(db, actor)):
-        raise Forbidden(f"only members of {product.organization.name} may add versions")
+    access.check_vendor_member(actor, product.organization_id, product.organization.name)
     version = _name(version, "version", 64)
     cpid = cpid.strip()
     if len(cpid) > 128:
-        raise ReviewError("the cpid is too long (at most 128 characters)")
+        raise InvalidInput("the cpid is too long (at most 128 characters)")
     exists = select(ProductVersion).where(
         ProductVersion.product_id == product.id, ProductVersion.version == version
     )
     if db.scalar(exists) is not None:
-        raise ReviewError(f"{product.name} already has a version {version!r}")
+        raise Conflict(f"{product.name} already has a version {version!r}")
     row = ProductVersion(
         product_id=product.id, version=version, cpid=cpid or None, created_by_id=actor.id
     )
@@ -193,91 +179,92 @@ def create_version(
     return row
 
 
-def versions_for(db: DbSession, user: User) -> list[ProductVersion]:
-    """Product versions ``user`` may link a submission to."""
+def versions_for(db: DbSession, user: User, result: Result) -> list[ProductVersion]:
+    """Product versions ``user`` may link ``result`` to (:func:`access.linkable_vendor_ids`)."""
+    vendors = access.linkable_vendor_ids(user, result)
+    if not vendors:
+        return []
     query = (
         select(ProductVersion)
         .join(Product, Product.id == ProductVersion.product_id)
         .join(Organization, Organization.id == Product.organization_id)
+        .where(Product.organization_id.in_(vendors))
         .order_by(Organization.name, Product.name, ProductVersion.version)
     )
-    if not user.is_staff:
-        query = query.where(Product.organization_id.in_(organisation_ids(db, user)))
     return list(db.scalars(query))
 
 
 # --- submissions: link, publish ------------------------------------------------------
 
 
-def is_owner(db: DbSession, user: User, result: Result) -> bool:
-    """The uploader, or a member of the vendor the submission is linked to."""
-    if result.owner_id == user.id:
-        return True
-    version = result.product_version
-    return version is not None and version.product.organization_id in organisation_ids(db, user)
+def link_version(db: DbSession, actor: User, result: Result, version_id: str | None) -> None:
+    """Link ``result`` to a product version of its uploader's vendor; ``None`` unlinks it.
 
-
-def link_version(db: DbSession, actor: User, result: Result, version_id: str) -> None:
-    """Link ``result`` to one of the owner's product versions (not once verified)."""
-    if not is_owner(db, actor, result):
-        raise Forbidden("only the submission's owner may link it to a product")
-    if result.review_state == VERIFIED:
-        raise ReviewError(
-            "a verified submission cannot be linked to another product version",
-            hint="ask staff to reopen the review first",
-        )
-    version = db.get(ProductVersion, version_id) if version_id else None
-    if version is None or version.product.organization_id not in organisation_ids(db, actor):
-        raise ReviewError(
-            "choose a product version of your own vendor",
-            hint="create the product and version on the Vendors & products page",
-        )
+    The rule is :func:`access.check_link`: the owner side or staff, never once
+    verified, and only to a vendor the uploader (and a non-staff caller) belongs to.
+    """
+    version = None
+    if version_id:
+        version = db.get(ProductVersion, version_id) if len(version_id) <= 36 else None
+        if version is None:
+            raise NotFound(f"there is no product version {version_id!r}")
+    access.check_link(actor, result, version)
     before = result.product_version_id
-    result.product_version_id = version.id
-    record(
-        db,
-        actor,
-        result.id,
-        "link",
-        details={"from_version": before, "to_version": version.id},
-    )
+    after = version.id if version is not None else None
+    if before == after:
+        return
+    result.product_version_id = after
+    result.product_version = version
+    details = {"from_version": before}
+    if after is not None:
+        details["to_version"] = after
+    record(db, actor, result.id, "link", details=details)
 
 
-def can_publish(db: DbSession, user: User, result: Result) -> bool:
-    return (
-        result.review_state == VERIFIED
-        and result.published_at is None
-        and result.product_version_id is not None
-        and is_owner(db, user, result)
-    )
-
-
-def publish(db: DbSession, actor: User, result: Result) -> None:
-    """Show a verified submission on the public page (its owner only)."""
-    if not is_owner(db, actor, result):
-        raise Forbidden("only the submission's owner may publish it")
+def _publishable(result: Result) -> None:
+    """Raise unless ``result`` may go on the public page (whoever asks)."""
     if result.review_state != VERIFIED:
-        raise ReviewError(
+        raise Conflict(
             "only a verified submission can be published",
             hint="staff verify submissions after review",
         )
     if result.product_version_id is None:
-        raise ReviewError(
+        raise Conflict(
             "link the submission to a product version before publishing it",
             hint="the public page lists products, so the submission needs one",
         )
+    if not qualifies(result):
+        raise Conflict(
+            f"this submission {verdict(result)} for guideline {result.guideline} "
+            f"target {result.target}, so it cannot be published",
+            hint="publish a run that qualifies",
+        )
     if result.published_at is not None:
-        raise ReviewError("the submission is already published")
+        raise Conflict("the submission is already published")
+
+
+def can_publish(user: User, result: Result) -> bool:
+    try:
+        access.check_publish(user, result)
+        _publishable(result)
+    except (Conflict, Forbidden):
+        return False
+    return True
+
+
+def publish(db: DbSession, actor: User, result: Result) -> None:
+    """Show a verified, qualifying, linked submission on the public page (its owner only)."""
+    access.check_publish(actor, result)
+    _publishable(result)
     result.published_at = utcnow()
-    record(db, actor, result.id, "publish")
+    record(db, actor, result.id, "publish", details={"verdict": verdict(result)})
 
 
 def unpublish(db: DbSession, actor: User, result: Result) -> None:
     """Withdraw a submission from the public page (its owner or staff)."""
-    if not (actor.is_staff or is_owner(db, actor, result)):
-        raise Forbidden("only the submission's owner or staff may withdraw it")
+    access.check_withdraw(actor, result)
     if result.published_at is None:
-        raise ReviewError("the submission is not published")
+        raise Conflict("the submission is not published")
     result.published_at = None
     record(db, actor, result.id, "unpublish")
 
@@ -314,8 +301,9 @@ def published(db: DbSession) -> list[PublishedEntry]:
             version=version.version or "",
             guideline=result.guideline or "",
             target=result.target or "",
-            qualifies=bool(result.qualifies),
+            qualifies=qualifies(result),
             published_at=result.published_at,
         )
         for result, version, product, org in rows
+        if qualifies(result)  # published before publishing required it: never listed
     ]

@@ -10,10 +10,9 @@ Every move appends an :class:`~tcup_server.models.AuditEvent` (who, when,
 from, to, why); nothing here updates or deletes one.  Reopening a published
 submission withdraws it from the public page.
 
-Visibility: staff see every submission; a vendor member sees the submissions
-they uploaded and those linked to a product of an organisation they belong
-to, never another vendor's.  Asking for one they may not see is answered
-exactly like asking for one that does not exist.
+Who may see or move what is decided by :mod:`tcup_server.services.access`;
+this module lists, moves and audits.  Verifying a submission that does not
+qualify needs an explicit confirmation, which the audit event records.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session as DbSession
 
-from tcup.errors import InputError
 from tcup_server.models import (
     AuditEvent,
     Organization,
@@ -38,6 +36,8 @@ from tcup_server.models import (
     User,
     utcnow,
 )
+from tcup_server.services import access
+from tcup_server.services.errors import Conflict, InvalidInput
 
 LOG = logging.getLogger(__name__)
 
@@ -62,29 +62,33 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 MAX_REASON = 2000
 
 
-class ReviewError(InputError):
-    """A review or publishing step that cannot be done as asked."""
-
-
-class NotFound(ReviewError):
-    """No such submission (or product ...), or the caller may not see it."""
-
-
-class Forbidden(ReviewError):
-    """The caller may see the thing but not do this to it."""
-
-
 def reason_required(from_state: str, to_state: str) -> bool:
     return to_state == REJECTED or from_state in {VERIFIED, REJECTED}
 
 
-def organisation_ids(db: DbSession, user: User) -> list[str]:
-    """The organisations ``user`` is a member of."""
-    return list(
-        db.scalars(
-            select(OrganizationMember.organization_id).where(OrganizationMember.user_id == user.id)
-        )
+def qualifies(result: Result) -> bool:
+    """Whether ``result`` qualifies for the guideline and target it claims.
+
+    The one place that answers it, for verifying and publishing.  Today it
+    reads the score stored at ingest (or at the last change of guideline or
+    target): its verdict, and that it was computed for the result's own
+    guideline (and the same guideline file).  An unscored result does not
+    qualify.
+    """
+    score = result.score or {}
+    return (
+        result.qualifies is True
+        and score.get("qualifies") is True
+        and score.get("guideline") == result.guideline
+        and score.get("guideline_sha256", result.guideline_sha256) == result.guideline_sha256
     )
+
+
+def verdict(result: Result) -> str:
+    """The stored verdict in words ('qualifies', 'does not qualify', 'not scored')."""
+    if result.score is None:
+        return "not scored"
+    return "qualifies" if qualifies(result) else "does not qualify"
 
 
 def _linked_to(org_ids: list[str]):  # noqa: ANN202 - an SQL expression
@@ -96,31 +100,15 @@ def _linked_to(org_ids: list[str]):  # noqa: ANN202 - an SQL expression
     )
 
 
-def visible_results(db: DbSession, user: User) -> Select[tuple[Result]]:
-    """A query of the results ``user`` may see."""
-    query = select(Result)
-    if user.is_staff:
-        return query
-    org_ids = organisation_ids(db, user)
-    if not org_ids:
-        return query.where(Result.owner_id == user.id)
-    return query.where(or_(Result.owner_id == user.id, _linked_to(org_ids)))
+def visible_results(user: User | None) -> Select[tuple[Result]]:
+    """A query of the results ``user`` may see (:func:`access.visible_filter`)."""
+    return select(Result).where(access.visible_filter(user))
 
 
-def can_see(db: DbSession, user: User, result: Result) -> bool:
-    if user.is_staff or result.owner_id == user.id:
-        return True
-    if result.product_version is None:
-        return False
-    return result.product_version.product.organization_id in organisation_ids(db, user)
-
-
-def get_result(db: DbSession, user: User, result_id: str) -> Result:
+def get_result(db: DbSession, user: User | None, result_id: str) -> Result:
     """The submission ``result_id`` if ``user`` may see it, else :class:`NotFound`."""
-    result = db.get(Result, result_id)
-    if result is None or not can_see(db, user, result):
-        raise NotFound(f"there is no submission {result_id!r} you may see")
-    return result
+    row = db.get(Result, result_id) if len(result_id) <= 36 else None
+    return access.visible(user, row, result_id)
 
 
 @dataclass(frozen=True)
@@ -157,7 +145,7 @@ def _apply(query: Select, filters: Filters) -> Select:
         query = query.where(Result.qualifies.is_not(True))
     if filters.state:
         if filters.state not in TRANSITIONS:
-            raise ReviewError(
+            raise InvalidInput(
                 f"unknown review state {filters.state!r}",
                 hint="one of: " + ", ".join(TRANSITIONS),
             )
@@ -181,7 +169,7 @@ def list_results(
     db: DbSession, user: User, filters: Filters, page: int = 1, per_page: int = 20
 ) -> ResultPage:
     """One page of the submissions ``user`` may see, newest first."""
-    query = _apply(visible_results(db, user), filters)
+    query = _apply(visible_results(user), filters)
     total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
@@ -197,20 +185,14 @@ def list_results(
 
 def filter_choices(db: DbSession, user: User) -> dict[str, list]:
     """Values worth offering in the list's filters (from what ``user`` can see)."""
-    seen = visible_results(db, user).subquery()
+    seen = visible_results(user).subquery()
     guidelines = db.scalars(select(seen.c.guideline).distinct().order_by(seen.c.guideline))
     targets = db.scalars(select(seen.c.target).distinct().order_by(seen.c.target))
-    vendors: list[Organization] = []
-    if user.is_staff:
-        vendors = list(db.scalars(select(Organization).order_by(Organization.name)))
-    else:
-        ids = organisation_ids(db, user)
-        if ids:
-            vendors = list(
-                db.scalars(
-                    select(Organization).where(Organization.id.in_(ids)).order_by(Organization.name)
-                )
-            )
+    vendors = list(
+        db.scalars(
+            select(Organization).where(access.vendor_filter(user)).order_by(Organization.name)
+        )
+    )
     return {
         "guidelines": [g for g in guidelines if g],
         "targets": [t for t in targets if t],
@@ -254,18 +236,30 @@ def record(
     return event
 
 
-def move(db: DbSession, result: Result, actor: User, to_state: str, reason: str = "") -> AuditEvent:
-    """Move ``result`` to ``to_state`` as ``actor`` (staff only), with the audit event."""
-    if not actor.is_staff:
-        raise Forbidden("only staff may change the review state of a submission")
+def move(
+    db: DbSession,
+    result: Result,
+    actor: User,
+    to_state: str,
+    reason: str = "",
+    *,
+    confirm_not_qualifying: bool = False,
+) -> AuditEvent:
+    """Move ``result`` to ``to_state`` as ``actor`` (staff only), with the audit event.
+
+    Verifying a submission that does not :func:`qualify <qualifies>` is refused
+    (:class:`Conflict`) unless ``confirm_not_qualifying`` says the reviewer
+    means it; the audit event then records the confirmation and the verdict.
+    """
+    access.check_review(actor)
     from_state = result.review_state
     if to_state not in TRANSITIONS:
-        raise ReviewError(
+        raise InvalidInput(
             f"unknown review state {to_state!r}", hint="one of: " + ", ".join(TRANSITIONS)
         )
     if to_state not in TRANSITIONS.get(from_state, frozenset()):
         allowed = ", ".join(STATE_LABELS[s] for s in sorted(TRANSITIONS.get(from_state, ())))
-        raise ReviewError(
+        raise Conflict(
             f"a submission that is {STATE_LABELS.get(from_state, from_state)} cannot become "
             f"{STATE_LABELS[to_state]}",
             hint=f"from here it can become: {allowed or 'nothing'}",
@@ -273,15 +267,24 @@ def move(db: DbSession, result: Result, actor: User, to_state: str, reason: str 
     reason = (reason or "").strip()
     if reason_required(from_state, to_state) and not reason:
         what = "rejecting" if to_state == REJECTED else "reopening"
-        raise ReviewError(
+        raise InvalidInput(
             f"a reason is required for {what} a submission",
             hint="say what is wrong, so the vendor can fix it",
         )
     if len(reason) > MAX_REASON:
-        raise ReviewError(
+        raise InvalidInput(
             f"the reason is too long ({len(reason)} characters, at most {MAX_REASON})"
         )
-    details = None
+    details: dict | None = None
+    if to_state == VERIFIED and not qualifies(result):
+        if not confirm_not_qualifying:
+            raise Conflict(
+                f"this submission {verdict(result)} for guideline {result.guideline} "
+                f"target {result.target}: verifying it needs an explicit confirmation",
+                hint="confirm that you verify it although it does not qualify "
+                "(it cannot be published)",
+            )
+        details = {"confirmed_not_qualifying": True, "verdict": verdict(result)}
     if from_state == VERIFIED and result.published_at is not None:
         details = {"unpublished": True}
         result.published_at = None
@@ -309,10 +312,10 @@ def audit_trail(db: DbSession, result_id: str) -> list[AuditEvent]:
     )
 
 
-def previous_result(db: DbSession, user: User, result: Result) -> Result | None:
+def previous_result(db: DbSession, user: User | None, result: Result) -> Result | None:
     """The same cloud's (cpid) submission before ``result`` that ``user`` may see."""
     query = (
-        visible_results(db, user)
+        visible_results(user)
         .where(
             Result.cpid == result.cpid,
             Result.id != result.id,

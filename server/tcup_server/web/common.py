@@ -2,9 +2,9 @@
 
 Pages render through :func:`render`, which adds the signed-in user, the CSRF
 token for forms and the flash messages.  A handler that cannot go on raises
-:class:`PageError` (or a service's :class:`~tcup_server.services.review.ReviewError`);
-:class:`~tcup_server.web.security.WebRoute` turns it into an HTML page with
-the right status, never a traceback or a JSON body.
+:class:`PageError` (or a service's :class:`~tcup_server.services.errors.DomainError`);
+:class:`WebRoute` turns it into an HTML page with the right status
+(:func:`tcup_server.errors.status_of`, as the API), never a traceback or a JSON body.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session as DbSession
 
 from tcup_server.auth import current_user, db_session
+from tcup_server.errors import status_of
 from tcup_server.models import User
-from tcup_server.services.review import Forbidden, NotFound, ReviewError
+from tcup_server.services.errors import DomainError, NotFound
 from tcup_server.state import get_state
 from tcup_server.web import security
 
@@ -201,12 +202,10 @@ class WebRoute(APIRoute):
                 )
             except PageError as exc:
                 response = error_page(request, exc.status, exc.title, exc.message)
-            except NotFound as exc:
-                response = error_page(request, 404, "Not found", _sentence(exc.message))
-            except Forbidden as exc:
-                response = error_page(request, 403, "Not allowed", _sentence(exc.message))
-            except ReviewError as exc:
-                response = error_page(request, 400, "Not done", _sentence(exc.message))
+            except DomainError as exc:
+                status = status_of(exc)
+                title = {404: "Not found", 403: "Not allowed"}.get(status, "Not done")
+                response = error_page(request, status, title, _sentence(exc.message))
             for name, value in security.SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             response.headers.setdefault("Cache-Control", "no-store")
@@ -228,7 +227,7 @@ def redirect(path: str, done: str | None = None, **params: str) -> RedirectRespo
     return RedirectResponse(path + ("?" + urlencode(query) if query else ""), status_code=303)
 
 
-def refusal(exc: ReviewError) -> Flash:
+def refusal(exc: DomainError) -> Flash:
     """The flash telling why a service refused a form: its message and hint."""
     return Flash("error", exc.message + (f" ({exc.hint})" if exc.hint else ""))
 
@@ -242,15 +241,15 @@ def post_or_refuse(
     """Run a form's ``action``, commit, and redirect to the path it returns.
 
     A service's refusal rolls back and answers ``reshow(status, flashes)``
-    with the reason: 403 for :class:`Forbidden`, else 400.  :class:`NotFound`
-    goes on up, so the page answers 404.
+    with the reason and its status (403, 409, 400).  :class:`NotFound` goes
+    on up, so the page answers 404.
     """
     try:
         path = action()
     except NotFound:
         raise
-    except ReviewError as exc:
+    except DomainError as exc:
         who.db.rollback()
-        return reshow(403 if isinstance(exc, Forbidden) else 400, [refusal(exc)])
+        return reshow(status_of(exc), [refusal(exc)])
     who.db.commit()
     return redirect(path, done=done)

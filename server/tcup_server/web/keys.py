@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from tcup_server.errors import status_of
 from tcup_server.models import PubKey
 from tcup_server.services import keys
+from tcup_server.services.errors import DomainError
 from tcup_server.web.common import (
     Caller,
     Flash,
@@ -41,8 +43,8 @@ def _page(who: Caller, status: int = 200, flashes: list[Flash] | None = None) ->
     )
 
 
-def _refusal(exc: keys.KeyRefused) -> Flash:
-    text = exc.title + (f": {exc.detail}" if exc.detail else "")
+def _refusal(exc: DomainError) -> Flash:
+    text = exc.message + (f": {exc.hint}" if exc.hint else "")
     return Flash("error", text)
 
 
@@ -59,9 +61,9 @@ def add_key(
 ) -> Response:
     try:
         keys.add_key(who.db, who.user, raw_key.strip(), self_signature.strip())
-    except keys.KeyRefused as exc:
+    except DomainError as exc:
         who.db.rollback()
-        return _page(who, 409 if exc.status == 409 else 400, [_refusal(exc)])
+        return _page(who, status_of(exc), [_refusal(exc)])
     who.db.commit()
     return redirect("/keys", done="key_added")
 
@@ -70,8 +72,8 @@ def add_key(
 def revoke_key(key_id: str, who: Caller = Depends(csrf_signed_in)) -> Response:
     try:
         keys.revoke_key(who.db, who.user, key_id)
-    except keys.KeyRefused as exc:
+    except DomainError as exc:
         who.db.rollback()
-        return _page(who, exc.status, [_refusal(exc)])
+        return _page(who, status_of(exc), [_refusal(exc)])
     who.db.commit()
     return redirect("/keys", done="key_revoked")

@@ -1,8 +1,11 @@
 """Submissions: the filtered list, one submission's page, review, linking, publishing.
 
 The page of a submission lives at ``/results/<id>``, the URL the upload
-receipt names.  Staff see every submission, failure details and raw
-artefacts; a vendor member sees only their own (another vendor's id is a 404).
+receipt names.  Who sees what is :mod:`tcup_server.services.access`, exactly
+as for ``/v1/results/<id>``: staff see every submission, failure details and
+raw artefacts; the owner side (uploader, colleagues at the linked vendor) its
+private facts; other members only published ones, without private facts.
+Any other id is a 404, as an unknown one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy import select
 
 from tcup.errors import InputError
 from tcup_server.models import ArtefactKind, PubKey, Result, User
-from tcup_server.services import publishing, review
+from tcup_server.services import access, publishing, review
 from tcup_server.state import get_state
 from tcup_server.web.common import (
     Caller,
@@ -229,9 +232,11 @@ def show(
     who: Caller, result: Result, status: int = 200, flashes: list[Flash] | None = None
 ) -> Response:
     user: User = who.user
-    staff = user.is_staff
-    previous = review.previous_result(who.db, user, result)
+    staff = access.can_see_failures(user)
+    private = access.can_see_private(user, result)
+    previous = review.previous_result(who.db, user, result) if private else None
     state = result.review_state
+    audit = review.audit_trail(who.db, result.id) if private else []
     return render(
         who,
         "result.html",
@@ -241,19 +246,21 @@ def show(
         flashes=flashes,
         result=result,
         staff=staff,
+        private=private,
+        qualifies=review.qualifies(result),
         state_label=review.STATE_LABELS.get(state, state),
         next_states=sorted(review.TRANSITIONS.get(state, ())),
         labels=review.STATE_LABELS,
         reason_required={s: review.reason_required(state, s) for s in review.TRANSITIONS},
         capabilities=capability_rows(result.score, failure_details(who, result) if staff else {}),
-        manifest=manifest_facts(who, result),
-        key=signing_key(who, result),
+        manifest=manifest_facts(who, result) if private else [],
+        key=signing_key(who, result) if private else None,
         diff=review.capability_diff(previous, result) if previous else None,
-        audit=review.audit_trail(who.db, result.id),
-        actors=_actor_names(who, review.audit_trail(who.db, result.id)),
-        owner=publishing.is_owner(who.db, user, result),
-        versions=publishing.versions_for(who.db, user),
-        can_publish=publishing.can_publish(who.db, user, result),
+        audit=audit,
+        actors=_actor_names(who, audit),
+        owner=access.is_owner(user, result),
+        versions=publishing.versions_for(who.db, user, result),
+        can_publish=publishing.can_publish(user, result),
         artefacts=[(a, ARTEFACT_NAMES.get(a.kind, a.kind)) for a in result.artefacts]
         if staff
         else [],
@@ -286,11 +293,11 @@ def review_action(
     result_id: str,
     to_state: str = Form(""),
     reason: str = Form(""),
+    confirm_not_qualifying: str = Form(""),
     who: Caller = Depends(csrf_signed_in),
 ) -> Response:
-    if not who.user.is_staff:
-        review.get_result(who.db, who.user, result_id)  # another vendor's: 404, not 403
-        raise PageError(403, "Not allowed", "Only staff may review submissions.")
+    review.get_result(who.db, who.user, result_id)  # one the caller may not see: 404, not 403
+    access.check_review(who.user)
     done = {
         review.IN_REVIEW: "review_started",
         review.VERIFIED: "verified",
@@ -304,7 +311,14 @@ def review_action(
         ):
             nonlocal done
             done = "reopened"
-        review.move(who.db, result, who.user, to_state, reason)
+        review.move(
+            who.db,
+            result,
+            who.user,
+            to_state,
+            reason,
+            confirm_not_qualifying=confirm_not_qualifying == "yes",
+        )
 
     return _act(who, result_id, act, done)
 
@@ -335,7 +349,7 @@ def unpublish_action(result_id: str, who: Caller = Depends(csrf_signed_in)) -> R
 def artefact(result_id: str, kind: str, who: Caller = Depends(signed_in)) -> Response:
     """A raw artefact as it was uploaded (staff only)."""
     result = review.get_result(who.db, who.user, result_id)
-    if not who.user.is_staff:
+    if not access.can_see_failures(who.user):
         raise PageError(403, "Not allowed", "Raw artefacts are for staff only.")
     data = _artefact(who, result, kind)
     if data is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import Response
 
-from tcup_server.services import publishing
+from tcup_server.services import access, publishing
 from tcup_server.web.common import (
     Caller,
     Flash,
@@ -67,7 +67,7 @@ def _vendor(
         status=status,
         flashes=flashes,
         vendor=vendor,
-        admin=publishing.is_vendor_admin(who.db, who.user, vendor),
+        admin=access.is_vendor_admin(who.user, vendor),
         product_types=publishing.PRODUCT_TYPES,
     )
 

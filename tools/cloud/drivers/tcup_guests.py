@@ -286,12 +286,16 @@ def attach_disk(
 def detach_disk(server_id: str, device: str, state_dir: str | os.PathLike) -> bool:
     """Remove the disk from the guest's lsblk. False if it was not there or no guest."""
     name = _check_device(device)
-    directory = guest_dir(server_id, state_dir)
-    if not (directory / "guest.json").exists():
+    if not has_guest(server_id, state_dir):
         return False
     guest = _load(server_id, state_dir)
     with _disks(guest) as disks:
         return disks.pop(name, None) is not None
+
+
+def has_guest(server_id: str, state_dir: str | os.PathLike) -> bool:
+    """Whether ``state_dir`` records a guest for the server (running or stopped)."""
+    return (guest_dir(server_id, state_dir) / "guest.json").is_file()
 
 
 def host_public_key(server_id: str, state_dir: str | os.PathLike) -> str:
