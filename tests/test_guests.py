@@ -228,7 +228,7 @@ def guest_tools():
 
 
 @pytest.mark.integration
-def test_two_guests_answer_ssh_like_servers_and_leave_nothing(tmp_path, guest_tools):
+def test_two_guests_answer_ssh_like_servers_and_leave_nothing(tmp_path, guest_tools, capsys):
     state = tmp_path / "guests"
     key_a = paramiko.ECDSAKey.generate()  # Tempest's default validation key type
     key_b = paramiko.RSAKey.generate(2048)
@@ -256,6 +256,15 @@ def test_two_guests_answer_ssh_like_servers_and_leave_nothing(tmp_path, guest_to
         create_b = time.monotonic() - started
         print(f"guest start: {create_a:.3f} s and {create_b:.3f} s")
         assert max(create_a, create_b) < 2.0
+        assert guests.main(["list", str(state)]) == 0
+        out = capsys.readouterr().out.splitlines()
+        listed = [line for line in out if line.startswith((SERVER_A, SERVER_B))]
+        assert sorted(listed) == sorted(
+            [
+                f"{SERVER_A} {NET}.21 {GOOD['hostname']} running",
+                f"{SERVER_B} {NET}.22 other.example.org running",
+            ]
+        )
 
         # The same address cannot be given twice.
         with pytest.raises(guests.GuestError, match=f"{NET}.21 is already used by another guest"):
@@ -328,3 +337,11 @@ def _in_guest(proc: Path, marks: tuple[str, ...]) -> bool:
     except OSError:
         return False
     return any(mark in cmdline for mark in marks)
+
+
+def test_command_line_says_how_to_use_it(capsys, tmp_path):
+    assert guests.main(["bogus"]) == 2
+    assert "usage: python -m tcup_guests list|cleanup STATE_DIR" in capsys.readouterr().err
+    assert guests.main(["list", str(tmp_path)]) == 0
+    assert guests.main(["cleanup", str(tmp_path / "none")]) == 0
+    assert capsys.readouterr().out == ""

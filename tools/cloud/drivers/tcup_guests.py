@@ -790,3 +790,28 @@ def _disks(guest: Guest) -> Iterator[dict[str, int]]:
         yield disks
         if disks != before:
             _write(path, json.dumps(disks) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tcup_guests list|cleanup STATE_DIR``: for cloud-down and debugging."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] not in ("list", "cleanup"):
+        print("usage: python -m tcup_guests list|cleanup STATE_DIR", file=sys.stderr)
+        return 2
+    command, state_dir = args
+    try:
+        if command == "cleanup":
+            for server_id in cleanup_all(state_dir):
+                print(f"removed the guest of server {server_id}")
+        else:
+            for guest in list_guests(state_dir):
+                state = "running" if _pids(guest.netns) else "stopped"
+                print(f"{guest.server_id} {guest.address} {guest.hostname} {state}")
+    except (GuestError, OSError) as exc:
+        print(f"tcup_guests: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
