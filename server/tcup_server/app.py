@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tcup_server import __version__, db
+from tcup_server.api.guard import InputGuard
 from tcup_server.errors import ApiError, from_domain
 from tcup_server.keys import load_keys
 from tcup_server.services.errors import DomainError
@@ -58,6 +59,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         description="RefStack-compatible receiving server for OpenStack interop results.",
     )
     app.state.tcup = state
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
