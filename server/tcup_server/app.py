@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tcup_server import __version__, db
+from tcup_server import __version__, db, filemodes
 from tcup_server.api.guard import InputGuard
 from tcup_server.errors import ApiError, from_domain
 from tcup_server.keys import load_keys
@@ -27,6 +27,7 @@ LOG = logging.getLogger(__name__)
 def create_app(settings: ServerSettings | None = None, engine: Engine | None = None) -> FastAPI:
     """Build the application: API routers, the web pages, RefStack-style error bodies."""
     settings = settings or load_settings()
+    filemodes.secure(settings)  # private at rest, on every start, whatever the umask
     engine = engine or db.make_engine(settings.resolved_database_url)
     keys = load_keys(settings)
     sessions = db.session_factory(engine)

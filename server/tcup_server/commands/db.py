@@ -7,7 +7,7 @@ import datetime as dt
 from typing import TextIO
 
 from tcup.errors import InputError
-from tcup_server import db
+from tcup_server import db, filemodes
 from tcup_server.keys import load_keys
 from tcup_server.services import integrity
 from tcup_server.settings import ServerSettings, load_settings
@@ -16,8 +16,9 @@ from tcup_server.storage import open_store
 NAME = "db"
 HELP = (
     "database and artefacts: `db upgrade` creates or migrates the schema (and the server "
-    "keys); `db check` reports inconsistencies (exit 1 if any); `db gc` deletes artefacts "
-    "no record refers to (left by a crash during an upload)"
+    "keys) and makes the data private (0700/0600); `db check` reports inconsistencies and "
+    "files other local users can read (exit 1 if any); `db gc` deletes artefacts no record "
+    "refers to (left by a crash during an upload)"
 )
 
 
@@ -35,9 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def upgrade(settings: ServerSettings, stdout: TextIO, revision: str = "head") -> int:
+    fixed = filemodes.secure(settings)  # before SQLite opens: its WAL/SHM take the file's mode
     engine = db.make_engine(settings.resolved_database_url)
     db.upgrade(engine, revision)
     load_keys(settings)
+    fixed += filemodes.secure(settings)
+    for item in fixed:
+        print(
+            f"tightened mode of {item.path} from {item.mode:04o} to {item.wanted:04o}", file=stdout
+        )
     url = engine.url.render_as_string(hide_password=True)
     print(f"database {url} is at revision {revision}", file=stdout)
     return 0
@@ -56,12 +63,18 @@ def _grace(seconds: float) -> dt.timedelta:
 
 
 def check(settings: ServerSettings, stdout: TextIO, older_than: float) -> int:
+    loose = filemodes.loose_modes(settings)  # before opening anything: report, change nothing
     sessions, store = _open(settings)
     report = integrity.check(sessions, store, _grace(older_than))
     for line in report.lines():
         print(line, file=stdout)
-    print("consistent" if report.clean else "INCONSISTENT", file=stdout)
-    return 0 if report.clean else 1
+    for item in loose:
+        print(item.line(), file=stdout)
+    if loose:
+        print("files readable by other local users: run the chmod commands above", file=stdout)
+    clean = report.clean and not loose
+    print("consistent" if clean else "INCONSISTENT", file=stdout)
+    return 0 if clean else 1
 
 
 def gc(settings: ServerSettings, stdout: TextIO, older_than: float) -> int:
