@@ -18,7 +18,7 @@ from string import Template
 from typing import Any, Literal, TextIO
 
 from tcup.errors import InputError
-from tcup.scoring import CapabilityScore, Score
+from tcup.scoring import CapabilityScore, Score, TestScore
 
 ReportFormat = Literal["text", "md", "html", "json"]
 FORMATS: tuple[ReportFormat, ...] = ("text", "md", "html", "json")
@@ -36,7 +36,28 @@ REPORT_SCHEMA_ID = "tcup.report/1"
 VERDICT_NAMES = 10
 
 _PROGRAMS = {"platform": "Platform", "compute": "Compute", "object": "Storage"}
-_OUTCOME_LABEL = {"passed": "PASSED", "failed": "FAILED", "not run": "NOT RUN"}
+_OUTCOME_LABEL = {
+    "passed": "PASSED",
+    "failed": "FAILED",
+    "not run": "NOT RUN",
+    "not in tempest": "NOT IN TEMPEST",
+}
+#: how a test state reads in the lists of tests that did not pass
+_STATE_LABEL = {"not in tempest": "not in this Tempest"}
+
+
+def _state(test: TestScore) -> str:
+    return _STATE_LABEL.get(test.state, test.state)
+
+
+def _renamed(score: Score) -> list[TestScore]:
+    """Tests that ran under another name with their idempotent id, once each."""
+    seen: dict[str, TestScore] = {}
+    for cap in score.capabilities:
+        for test in cap.tests:
+            if test.ran_as and test.name not in seen:
+                seen[test.name] = test
+    return list(seen.values())
 
 
 # --------------------------------------------------------------------------- verdict
@@ -89,6 +110,7 @@ def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
                 "flagged": t.flagged,
                 "flag_reason": t.flag_reason,
                 "passed_as": t.passed_as,
+                "ran_as": t.ran_as,
             }
             for t in cap.tests
         ],
@@ -211,7 +233,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "status": {"enum": ["required", "advisory", "deprecated", "removed"]},
                     "component": {"type": "string"},
                     "guideline": {"type": "string"},
-                    "outcome": {"enum": ["passed", "failed", "not run"]},
+                    "outcome": {"enum": ["passed", "failed", "not run", "not in tempest"]},
                     "passed": _COUNT,
                     "total": _COUNT,
                     "flagged": _COUNT,
@@ -225,10 +247,19 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                             "properties": {
                                 "name": {"type": "string"},
                                 "idempotent_id": _NULLABLE_STR,
-                                "state": {"enum": ["passed", "failed", "skipped", "not run"]},
+                                "state": {
+                                    "enum": [
+                                        "passed",
+                                        "failed",
+                                        "skipped",
+                                        "not run",
+                                        "not in tempest",
+                                    ]
+                                },
                                 "flagged": {"type": "boolean"},
                                 "flag_reason": _NULLABLE_STR,
                                 "passed_as": _NULLABLE_STR,
+                                "ran_as": _NULLABLE_STR,
                             },
                         },
                     },
@@ -284,7 +315,11 @@ def render_text(score: Score) -> str:
         lines += ["", "Required tests that did not pass (flagged tests are excused):"]
         for cap in failing:
             lines.append(f"  {cap.name}:")
-            lines += [f"    {t.state:<8} {_one_line(t.name)}" for t in cap.failed_tests]
+            lines += [f"    {_state(t):<8} {_one_line(t.name)}" for t in cap.failed_tests]
+    renamed = _renamed(score)
+    if renamed:
+        lines += ["", "Tests Tempest ran under another name (same idempotent id):"]
+        lines += [f"  {t.name} ran as {t.ran_as}: {_state(t)}" for t in renamed]
     lines += [
         "",
         f"Required capabilities passed: {score.required_passed}/{score.required_total}; "
@@ -308,7 +343,12 @@ def write_terminal(score: Score, stdout: TextIO) -> None:
     console.print(f"[bold]{program_name(score)} {score.guideline_id}[/] (schema {score.schema})")
     console.print(f"target: {score.target}; add-ons: {', '.join(score.add_ons) or 'none'}")
     table = Table(*_HEADER)
-    styles = {"passed": "green", "failed": "bold red", "not run": "yellow"}
+    styles = {
+        "passed": "green",
+        "failed": "bold red",
+        "not run": "yellow",
+        "not in tempest": "magenta",
+    }
     for cap, row in zip(score.capabilities, _table_rows(score), strict=True):
         cells = [Text(_one_line(cell)) for cell in row]
         cells[2].stylize(styles[cap.outcome])
@@ -317,7 +357,12 @@ def write_terminal(score: Score, stdout: TextIO) -> None:
     for cap in (c for c in score.required if not c.passed):
         console.print(Text(f"{cap.name}:", style="bold"))
         for test in cap.failed_tests:
-            console.print(Text(f"  {test.state:<8} {_one_line(test.name)}"))
+            console.print(Text(f"  {_state(test):<8} {_one_line(test.name)}"))
+    renamed = _renamed(score)
+    if renamed:
+        console.print(Text("Tests Tempest ran under another name (same idempotent id):"))
+        for test in renamed:
+            console.print(Text(f"  {test.name} ran as {test.ran_as}: {_state(test)}"))
     style = "bold green" if score.qualifies else "bold red"
     console.print(Text(verdict(score), style=style))
 
@@ -370,7 +415,15 @@ def render_markdown(score: Score) -> str:
         lines.append("Flagged tests are excused and not listed.")
         for cap in failing:
             lines += ["", f"### {_md_text(cap.name)}", ""]
-            lines += [f"- {t.state}: {_md_code(t.name)}" for t in cap.failed_tests]
+            lines += [f"- {_state(t)}: {_md_code(t.name)}" for t in cap.failed_tests]
+    renamed = _renamed(score)
+    if renamed:
+        lines += ["", "## Tests Tempest ran under another name", ""]
+        lines.append("Found by their idempotent id: the guideline's name, then Tempest's.")
+        lines.append("")
+        lines += [
+            f"- {_md_code(t.name)} ran as {_md_code(t.ran_as or '')}: {_state(t)}" for t in renamed
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -408,7 +461,7 @@ def _html_failures(score: Score) -> str:
     ]
     for cap in failing:
         items = "".join(
-            f'<li><span class="state">{_e(t.state)}</span> <code>{_e(t.name)}</code></li>'
+            f'<li><span class="state">{_e(_state(t))}</span> <code>{_e(t.name)}</code></li>'
             for t in cap.failed_tests
         )
         count = len(cap.failed_tests)
@@ -418,6 +471,23 @@ def _html_failures(score: Score) -> str:
         )
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def _html_renamed(score: Score) -> str:
+    renamed = _renamed(score)
+    if not renamed:
+        return ""
+    items = "".join(
+        f"<li><code>{_e(t.name)}</code> ran as <code>{_e(t.ran_as)}</code>: "
+        f'<span class="state">{_e(_state(t))}</span></li>'
+        for t in renamed
+    )
+    return (
+        '<section aria-labelledby="renamed-heading">\n'
+        '<h2 id="renamed-heading">Tests Tempest ran under another name</h2>\n'
+        "<p>Found by their idempotent id: the guideline's name, then Tempest's.</p>\n"
+        f"<ul>{items}</ul>\n</section>"
+    )
 
 
 def render_html(score: Score) -> str:
@@ -438,7 +508,7 @@ def render_html(score: Score) -> str:
         required=_e(f"{score.required_passed}/{score.required_total}"),
         required_tests=_e(f"{score.required_tests_passed}/{score.required_tests_total}"),
         rows=_html_rows(score),
-        failures=_html_failures(score),
+        failures=_html_failures(score) + _html_renamed(score),
     )
 
 

@@ -313,7 +313,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
     collected = _collect(out, stream, manifest, duration, execution)
     if earlier is not None:
         manifest.tests_run = sum(1 for t in collected.tests if t.kind == "test")
-    score = _score(guideline, test_plan, add_ons, collected, skipped_names)
+    score = _score(guideline, test_plan, add_ons, collected, skipped_names, manifest.not_in_tempest)
     _write_reports(out, score, stdout)
     _check_secrets(out, secrets)
 
@@ -558,11 +558,16 @@ def _score(
     add_ons: Sequence[Guideline],
     run_results: RunResults,
     not_run: set[str],
+    not_in_tempest: Sequence[str] = (),
 ) -> Score:
-    from tcup.scoring import score
+    """Score the run; planned tests this Tempest lacks are "not in tempest", not failures."""
+    from tcup.scoring import score_run
+    from tcup.testids import NOT_IN_TEMPEST
 
-    states = {k: v for k, v in run_results.states().items() if k not in not_run}
-    return score(guideline, test_plan.target, states, add_ons)
+    states = run_results.states()  # with the idempotent ids: renamed tests count
+    for name in not_in_tempest:
+        states.setdefault(name, NOT_IN_TEMPEST)
+    return score_run(guideline, test_plan.target, states, add_ons, not_run=not_run)
 
 
 def _write_reports(out: Path, score: Score, stdout: TextIO) -> None:

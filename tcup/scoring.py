@@ -6,7 +6,11 @@ no ``[...]`` groups, a trailing scenario suffix ``(...)`` kept) to a
 
 Rules, as the RefStack report page applies them (protocol doc section 7):
 
-* a test passes when its name or one of its aliases passed;
+* a test passes when its name or one of its aliases passed, or, when
+  ``states`` knows idempotent ids (``tcup.testids.TestStates``), a test that
+  ran under its idempotent id with another name (renamed upstream) passed;
+* a test this Tempest has under no name, alias or id is "not in tempest"
+  (``tcup run`` knows; a results file alone cannot tell);
 * a capability passes when every non-flagged test of it passed (flagged tests
   are excused); it is "not run" when none of its tests was run at all;
 * the cloud qualifies when every required capability of the target and of
@@ -27,9 +31,10 @@ from tcup.guidelines import (
     TargetCapability,
     with_add_ons,
 )
+from tcup.testids import TestStates, names_for_uuid
 
-TestState = Literal["passed", "failed", "skipped", "not run"]
-CapabilityOutcome = Literal["passed", "failed", "not run"]
+TestState = Literal["passed", "failed", "skipped", "not run", "not in tempest"]
+CapabilityOutcome = Literal["passed", "failed", "not run", "not in tempest"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,16 @@ class TestScore:
     flag_reason: str | None
     state: TestState  # passed if the name or one of its aliases passed
     passed_as: str | None  # the alias name that passed, when not the name itself
+    ran_as: str | None = None  # the name Tempest ran it under, found by its idempotent id
 
     @property
     def passed(self) -> bool:
         return self.state == "passed"
+
+    @property
+    def is_missing(self) -> bool:
+        """Counts against its capability: not flagged and not passed."""
+        return not self.flagged and not self.passed
 
 
 @dataclass(frozen=True)
@@ -170,30 +181,42 @@ def score_run(
     (tests of services the cloud lacks) count as not run whatever ``states`` says.
     The verdict line is ``tcup.report.verdict(score)``.
     """
-    excluded = set(not_run)
-    run_states = {name: state for name, state in states.items() if name not in excluded}
+    run_states = TestStates(states, getattr(states, "by_uuid", None)).without(not_run)
     return score(guideline, target or guideline.default_target, run_states, add_ons)
 
 
-_RANK: dict[str, int] = {"passed": 0, "failed": 1, "skipped": 2, "not run": 3}
+_RANK: dict[str, int] = {
+    "passed": 0,
+    "failed": 1,
+    "skipped": 2,
+    "not in tempest": 3,
+    "not run": 4,
+}
 
 
 def _score_test(test: GuidelineTest, states: Mapping[str, TestState]) -> TestScore:
     best: TestState = "not run"
     best_name: str | None = None
+    ran_as: str | None = None
     for name in test.names:
         state = states.get(name, "not run")
         if state not in _RANK:
             raise ValueError(f"unknown test state {state!r} for {name}")
         if _RANK[state] < _RANK[best]:
             best, best_name = state, name
+    if best != "passed":
+        for name in names_for_uuid(states, test.uuid):
+            state = states.get(name, "not run")
+            if name not in test.names and _RANK.get(state, 4) < _RANK[best]:
+                best, best_name, ran_as = state, name, name
     return TestScore(
         name=test.name,
         idempotent_id=test.idempotent_id,
         flagged=test.flagged,
         flag_reason=test.flag_reason,
         state=best,
-        passed_as=best_name if best == "passed" and best_name != test.name else None,
+        passed_as=best_name if best == "passed" and best_name != test.name and not ran_as else None,
+        ran_as=ran_as,
     )
 
 
@@ -206,6 +229,8 @@ def _score_capability(
         outcome = "passed"
     elif all(t.state == "not run" for t in tests):
         outcome = "not run"
+    elif all(t.state == "not in tempest" for t in tests if t.is_missing):
+        outcome = "not in tempest"  # every test that did not pass is one this Tempest lacks
     else:
         outcome = "failed"
     return CapabilityScore(

@@ -175,3 +175,119 @@ def test_score_run_defaults_the_target_and_counts_tests_of_missing_services_not_
     assert outcomes["cap-plain"] == "failed" and not missing.qualifies
     tests = {t.name: t.state for c in missing.capabilities for t in c.tests}
     assert tests["t.P.test_2"] == "not run"
+
+
+# ------------------------------------------- tests renamed upstream keep their idempotent id
+
+DNS_RENAMES = {  # 2020.06 DNS add-on name -> the name designate-tempest-plugin runs today
+    "designate_tempest_plugin.tests.api.v2.test_recordset.RecordsetsTest."
+    "test_create_all_recordset_types": "designate_tempest_plugin.tests.api.v2.test_recordset."
+    "RecordsetsTest.test_create_recordset_type_A",
+    "designate_tempest_plugin.tests.api.v2.test_zones.ZonesTest.test_list_zone": (
+        "designate_tempest_plugin.tests.api.v2.test_zones.ZonesTest.test_list_zones"
+    ),
+}
+
+
+def _real_dns():
+    root = require_interop()
+    main = parse_guideline((root / "2020.06.json").read_bytes(), "2020.06.json")
+    add_on = root / "add-ons" / "dns.2020.06.json"
+    return main, parse_guideline(add_on.read_bytes(), add_on.name)
+
+
+def _dns_as_tempest_ran_it(dns) -> list[tuple[str, str]]:
+    """(name Tempest ran, bare uuid) for every test of the DNS add-on."""
+    tests = {t.name: t.uuid for cap in dns.capabilities.values() for t in cap.tests}
+    assert set(DNS_RENAMES) <= set(tests) and len(tests) == 10
+    return [(DNS_RENAMES.get(name, name), uuid) for name, uuid in tests.items()]
+
+
+def _dns_score(main, dns, states):
+    from tcup.scoring import score_run
+
+    result = score_run(main, "platform", states, [dns])
+    return [c for c in result.capabilities if c.guideline_id == dns.id]
+
+
+def test_renamed_dns_tests_count_from_a_refstack_upload_by_uuid():
+    """All 10 DNS tests ran and passed under today's names: 10/10, not 8/10."""
+    from tcup.results import dump_refstack, read_refstack
+
+    main, dns = _real_dns()
+    ran = _dns_as_tempest_ran_it(dns)
+    body = {
+        "cpid": "x",
+        "duration_seconds": 1,
+        "results": [{"name": n, "uuid": u} for n, u in sorted(ran)],
+    }
+    states = read_refstack(dump_refstack(body)).states()
+    caps = _dns_score(main, dns, states)
+    assert sum(c.passed_count for c in caps) == 10 and all(c.passed for c in caps)
+    renamed = {t.name: t.ran_as for c in caps for t in c.tests if t.ran_as}
+    assert renamed == DNS_RENAMES
+    # without the uuids (names only) the two renamed tests are not run: the old 8/10
+    plain = _dns_score(main, dns, dict(states))
+    assert sum(c.passed_count for c in plain) == 8
+
+
+def test_renamed_dns_tests_count_from_a_subunit_run_and_the_report_names_both():
+    from tcup import report
+    from tcup.results import RunResults, TestResult
+
+    main, dns = _real_dns()
+    run = RunResults(
+        tests=tuple(
+            TestResult.create(f"{name}[id-{uuid}]", "passed")
+            for name, uuid in _dns_as_tempest_ran_it(dns)
+        )
+    )
+    from tcup.scoring import score_run
+
+    result = score_run(main, "platform", run.states(), [dns])
+    caps = [c for c in result.capabilities if c.guideline_id == dns.id]
+    assert sum(c.passed_count for c in caps) == 10
+    for fmt in ("text", "md", "html"):
+        text = report.render(result, fmt)
+        for old, new in DNS_RENAMES.items():
+            assert old in text and new in text, fmt
+    tests = [t for c in report.report_json(result)["capabilities"] for t in c["tests"]]
+    assert {t["name"]: t["ran_as"] for t in tests if t["ran_as"]} == DNS_RENAMES
+
+
+def test_a_test_not_in_this_tempest_is_its_own_outcome_not_a_failure():
+    from tcup.scoring import score_run
+    from tcup.testids import NOT_IN_TEMPEST
+
+    states = {**REQUIRED_PASS, "t.P.test_2": NOT_IN_TEMPEST}
+    result = score_run(_guideline(), None, states)
+    tests = {t.name: t.state for c in result.capabilities for t in c.tests}
+    assert tests["t.P.test_2"] == "not in tempest"
+    outcomes = {c.name: c.outcome for c in result.capabilities}
+    assert outcomes["cap-plain"] == "not in tempest" and not result.qualifies
+    # a real failure beside it makes the capability failed
+    failing = score_run(_guideline(), None, {**states, "t.P.test_1": "failed"})
+    assert {c.name: c.outcome for c in failing.capabilities}["cap-plain"] == "failed"
+
+
+def test_a_guideline_typo_is_named_as_written_never_fixed():
+    """The 2020.06 orchestration add-on names a test with a stray ':Wherej'.
+
+    No test has that name; its idempotent id finds the test, and the
+    guideline's name is kept beside the one Tempest ran (terminal, manifest
+    and report), not silently corrected.  Without a match it is not in
+    this Tempest, under the guideline's name.
+    """
+    from tcup.testlist import match_listed, plan
+
+    root = require_interop()
+    main = parse_guideline((root / "2020.06.json").read_bytes(), "2020.06.json")
+    path = root / "add-ons" / "orchestration.2020.06.json"
+    orchestration = parse_guideline(path.read_bytes(), path.name)
+    test_plan = plan(main, "platform", [orchestration])
+    typo = next(t for t in test_plan.tests if t.name.endswith(":Wherej"))
+    fixed = typo.name.removesuffix(":Wherej")
+    matched = match_listed(test_plan, [f"{fixed}[id-{typo.uuid}]"], warn=False)
+    assert matched.renamed == ((typo.name, fixed),)
+    elsewhere = match_listed(test_plan, [f"{fixed}[id-00000000-0000-4000-8000-000000000000]"])
+    assert typo in elsewhere.missing

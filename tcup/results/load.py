@@ -9,9 +9,10 @@ from typing import Literal
 from tcup.errors import InputError
 from tcup.results.extended import RunEnvironment, read_extended
 from tcup.results.jsonfile import load_json
-from tcup.results.model import RunResults, State
+from tcup.results.model import RunResults
 from tcup.results.refstack import REFSTACK_HINT, RefstackUpload, read_refstack
 from tcup.results.stream import read_subunit, subunit_version
+from tcup.testids import TestStates
 
 Format = Literal["refstack", "extended", "subunit-v1", "subunit-v2"]
 
@@ -26,7 +27,7 @@ class LoadedResults:
     upload: RefstackUpload | None = None
     environment: RunEnvironment | None = None
 
-    def states(self) -> dict[str, State]:
+    def states(self) -> TestStates:
         """Per RefStack name; a RefStack JSON only knows its passed tests."""
         if self.results is not None:
             return self.results.states()

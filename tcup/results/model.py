@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from tcup.testids import refstack_name, upload_uuid
+from tcup.testids import TestStates, refstack_name, upload_uuid
 
 Status = Literal["passed", "failed", "skipped", "xfail", "uxsuccess"]
 State = Literal["passed", "failed", "skipped"]
@@ -103,9 +103,13 @@ class RunResults:
         """Class/module fixture errors (``setUpClass (...)``): never counted as tests."""
         return tuple(t for t in self.tests if t.kind == "fixture")
 
-    def states(self) -> dict[str, State]:
-        """Per RefStack name: passed, failed or skipped (rule in the module doc)."""
+    def states(self) -> TestStates:
+        """Per RefStack name: passed, failed or skipped (rule in the module doc).
+
+        ``by_uuid`` of the answer says which names ran under each idempotent id.
+        """
         states: dict[str, State] = {}
+        uuids: dict[str, str | None] = {}
         for test in self.tests:
             if test.kind != "test":
                 continue
@@ -119,7 +123,8 @@ class RunResults:
             previous = states.get(test.name)
             if previous is None or _RANK[state] > _RANK[previous]:
                 states[test.name] = state
-        return states
+            uuids[test.name] = uuids.get(test.name) or test.uuid
+        return TestStates.build((name, uuids[name], state) for name, state in states.items())
 
     def counts(self) -> dict[str, int]:
         """Number of test entries per status, plus ``fixture_errors``."""

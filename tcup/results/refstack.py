@@ -17,7 +17,8 @@ from typing import Any
 
 from tcup.errors import InputError
 from tcup.results.jsonfile import ResultsFormatError, json_repr, json_type, load_json
-from tcup.results.model import RunResults, State
+from tcup.results.model import RunResults
+from tcup.testids import TestStates
 
 LOG = logging.getLogger(__name__)
 
@@ -40,9 +41,12 @@ class RefstackUpload:
     duration_seconds: int
     results: tuple[RefstackTest, ...]
 
-    def states(self) -> dict[str, State]:
-        """Every listed test is passed; what is not listed is unknown (not run)."""
-        return dict.fromkeys((t.name for t in self.results), "passed")
+    def states(self) -> TestStates:
+        """Every listed test is passed; what is not listed is unknown (not run).
+
+        ``by_uuid`` of the answer says which names passed under each ``uuid``.
+        """
+        return TestStates.build((t.name, t.uuid, "passed") for t in self.results)
 
     def body(self) -> dict[str, Any]:
         """The body as ``refstack_body`` builds it."""
