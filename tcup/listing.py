@@ -23,10 +23,12 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tcup import settings
 from tcup.errors import RunError
+from tcup.testids import match_uuid, refstack_name
 from tcup.testlist import Matched, TestPlan, match_listed
 
 LOG = logging.getLogger(__name__)
@@ -126,6 +128,44 @@ def listing_for_plan(
     """
     listed = list_tests(Path(workspace), cache, conf_name=conf_name)
     return match_listed(test_plan, listed, warn=False)
+
+
+def same_tests(
+    workspace: Path,
+    test_ids: Sequence[str],
+    *,
+    conf_name: str,
+    cache: Path | None = None,
+) -> list[str]:
+    """``test_ids`` as a run with ``workspace/etc/<conf_name>`` lists them.
+
+    For a second pass under another configuration (the dynamic-credentials
+    variant): each id is kept when that listing has it, else replaced by the
+    id with the same ``id-<uuid>`` or name there; an id it lacks entirely is
+    left out with a warning, never loaded to be skipped in silence.
+    """
+    listed = list_tests(Path(workspace), cache, conf_name=conf_name)
+    exact = set(listed)
+    by_uuid: dict[str, str] = {}
+    by_name: dict[str, str] = {}
+    for test_id in listed:
+        uuid = match_uuid(test_id)
+        if uuid:
+            by_uuid.setdefault(uuid, test_id)
+        by_name.setdefault(refstack_name(test_id), test_id)
+    found: list[str] = []
+    for test_id in test_ids:
+        uuid = match_uuid(test_id)
+        same = (
+            test_id
+            if test_id in exact
+            else (by_uuid.get(uuid) if uuid else None) or by_name.get(refstack_name(test_id))
+        )
+        if same is None:
+            LOG.warning("%s is not in the tests listed with %s; not run again", test_id, conf_name)
+        elif same not in found:
+            found.append(same)
+    return found
 
 
 def _tail(text: str, lines: int = 5) -> str:

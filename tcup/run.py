@@ -400,6 +400,12 @@ def _rerun_skipped(
             file=stdout,
         )
         return execution
+    from tcup.listing import same_tests
+
+    # the ids as Tempest lists them with the dynamic configuration: they can differ
+    skipped = same_tests(configured.workspace, skipped, conf_name=dynamic_conf.name)
+    if not skipped:
+        return execution
     print(
         f"running the {len(skipped)} skipped test(s) again with dynamic credentials",
         file=stdout,

@@ -174,3 +174,23 @@ def test_conf_digest_ignores_secret_values(tmp_path: Path) -> None:
     assert listing.conf_digest(one) == listing.conf_digest(two)
     two.write_text("[auth]\nadmin_password = b\n[validation]\nrun_validation = False\n")
     assert listing.conf_digest(one) != listing.conf_digest(two)
+
+
+def test_a_second_pass_under_another_conf_loads_that_confs_ids(
+    conf_workspace: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    etc = conf_workspace / "etc"
+    (etc / "tempest.conf").write_text("[validation]\nrun_validation = False\n", encoding="utf-8")
+    (etc / "tempest-dynamic.conf").write_text(
+        "[validation]\nrun_validation = True\n", encoding="utf-8"
+    )
+    first = listing.listing_for_plan(conf_workspace, _plan(), cache=cache).matched_ids
+    gone = "confsuite.test_conf.AttachTest.test_gone[id-bbbbbbbb-0000-4000-8000-000000000002]"
+    again = listing.same_tests(
+        conf_workspace, [*first, gone], conf_name="tempest-dynamic.conf", cache=cache
+    )
+    attach = "confsuite.test_conf.AttachTest.test_attach_detach_volume"
+    assert f"{attach}[id-52e9045a-e90d-4c0d-9087-79d657faffff]" in first
+    assert f"{attach}[id-52e9045a-e90d-4c0d-9087-79d657faffff,slow]" in again
+    assert len(again) == len(first) and gone not in again
