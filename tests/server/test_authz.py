@@ -93,7 +93,8 @@ def test_password_login_session_and_bearer_jwt(client, actors):
     ok = client.post("/v1/auth/login", json={"name": "vendor_a", "password": "password-vendor_a"})
     assert ok.status_code == 200 and ok.json()["openid"] == "tcup:user:vendor_a"
     assert client.get("/v1/profile").json()["name"] == "vendor_a"  # via the cookie
-    client.post("/v1/auth/logout")
+    csrf = {"X-CSRF-Token": ok.json()["csrf_token"]}
+    assert client.post("/v1/auth/logout", headers=csrf).status_code == 204
     assert client.get("/v1/profile").status_code == 401
 
     token = signing.bearer_token(actors["vendor_b"].key, "tcup:user:vendor_b")

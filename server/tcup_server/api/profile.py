@@ -119,7 +119,13 @@ def login(creds: Login, request: Request, db: DbSession = Depends(auth.db_sessio
 
 
 @router.post("/v1/auth/logout", status_code=204, tags=["auth"])
-def logout(request: Request, db: DbSession = Depends(auth.db_session)) -> Response:
+def logout(
+    request: Request,
+    db: DbSession = Depends(auth.db_session),
+    _user: User | None = Depends(auth.current_user),
+) -> Response:
+    """End the cookie's session.  Like every change made with the session cookie, it needs
+    ``X-CSRF-Token`` (checked by ``current_user``): another site cannot log the user out."""
     auth.end_session(db, request.cookies.get(auth.SESSION_COOKIE))
     db.commit()
     response = Response(status_code=204)
