@@ -4,7 +4,9 @@ FastAPI dependencies for routes (API and web pages alike):
 
 * ``db_session`` — a SQLAlchemy session for the request;
 * ``current_user`` — the caller's :class:`~tcup_server.models.User` or ``None``;
-* ``require_user`` / ``require_staff`` — 401 (RefStack body) when not allowed.
+* ``require_user`` / ``require_staff`` — 401 (RefStack body) when not allowed;
+* ``login_throttle`` — the database-backed throttle of failed password logins
+  (:mod:`tcup_server.services.login_throttle`), shared by the page and the API.
 
 Credentials, in order: ``Authorization: Bearer tcup_...`` (API token),
 ``Authorization: Bearer <JWT>`` (RS256, claim ``user_openid``, signed by one of
@@ -19,21 +21,18 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request, Response
-from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from tcup import signing
 from tcup_server.errors import ApiError, abort
 from tcup_server.models import ApiToken, PubKey, Session, User, utcnow
+from tcup_server.services.login_throttle import LoginThrottle, Policy
 from tcup_server.state import get_state
 
 LOG = logging.getLogger(__name__)
@@ -208,43 +207,18 @@ def require_staff(user: User = Depends(require_user)) -> User:
     return user
 
 
-class LoginLimiter:
-    """Counts failed logins per client address and per user name in a moving window."""
-
-    def __init__(self, per_client: str = "10/5minutes", per_user: str = "5/5minutes") -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._client: RateLimitItem = parse(per_client)
-        self._user: RateLimitItem = parse(per_user)
-
-    def allowed(self, client: str, username: str) -> bool:
-        """False when either the client or the account has failed too often lately."""
-        return self._limiter.test(self._client, "client", client) and self._limiter.test(
-            self._user, "user", username.lower()
-        )
-
-    def failed(self, client: str, username: str) -> None:
-        self._limiter.hit(self._client, "client", client)
-        self._limiter.hit(self._user, "user", username.lower())
-
-    def succeeded(self, client: str, username: str) -> None:
-        self._limiter.clear(self._user, "user", username.lower())
-
-    def retry_after(self, client: str, username: str) -> int:
-        """Seconds until the next attempt may be made (at least 1)."""
-        waits = []
-        for item, scope, key in (
-            (self._client, "client", client),
-            (self._user, "user", username.lower()),
-        ):
-            reset, remaining = self._limiter.get_window_stats(item, scope, key)
-            if remaining <= 0:
-                waits.append(int(reset - time.time()) + 1)
-        return max([1, *waits])
+def login_throttle(request: Request) -> LoginThrottle:
+    """The throttle of failed logins; the login page and ``/v1/auth/login`` count together,
+    and so do all server processes on the same database."""
+    settings = get_state(request).settings
+    policy = Policy(
+        free_failures=settings.login_free_failures,
+        backoff=settings.login_backoff_seconds,
+        max_backoff=settings.login_max_backoff_seconds,
+    )
+    return LoginThrottle(get_state(request).sessions, policy)
 
 
-def login_limiter(request: Request) -> LoginLimiter:
-    """The app's one limiter: the login page and ``/v1/auth/login`` count together."""
-    state = request.app.state
-    if not hasattr(state, "login_limiter"):
-        state.login_limiter = LoginLimiter()
-    return state.login_limiter
+def client_host(request: Request) -> str | None:
+    """The caller's address as the server sees it (the peer of the connection)."""
+    return request.client.host if request.client else None

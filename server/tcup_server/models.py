@@ -318,3 +318,20 @@ class Session(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     user: Mapped[User] = relationship()
+
+
+class LoginFailure(Base):
+    """Failed password logins of one account name from one client address (or, with
+    ``account_sha256 = "*"``, of every name from that address), for the login throttle.
+
+    In the database so that every server process counts the same failures.  The name
+    is kept only as a sha256 digest: people type passwords into name fields.
+    """
+
+    __tablename__ = "login_failures"
+
+    account_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -58,6 +58,11 @@ class ServerSettings:
     cookie_secure: bool = True
     session_hours: int = 12
     jwt_leeway_seconds: int = 42
+    # Failed password logins per (name, client address): this many are free, then the next
+    # try waits login_backoff_seconds, doubling per further failure up to the maximum.
+    login_free_failures: int = 5
+    login_backoff_seconds: int = 15
+    login_max_backoff_seconds: int = 900
     # serve
     host: str = "127.0.0.1"
     port: int = 8000

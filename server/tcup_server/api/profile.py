@@ -95,21 +95,22 @@ def delete_pubkey(
 def login(creds: Login, request: Request, db: DbSession = Depends(auth.db_session)) -> JSONResponse:
     """Password login; sets the session cookie used by the API and the web pages.
 
-    Failed attempts are rate limited per client address and per user name,
-    together with the login page: over the limit the answer is 429 with
-    ``Retry-After``, whatever the password.
+    Failed attempts slow down per (user name, client address), together with
+    the login page (:mod:`tcup_server.services.login_throttle`): while a pair
+    must wait, the answer is 429 with ``Retry-After``, whatever the password.
+    Other addresses are not slowed, so nobody can lock the owner out.
     """
-    client = request.client.host if request.client else "unknown"
-    limits = auth.login_limiter(request)
-    if not limits.allowed(client, creds.name):
-        wait = limits.retry_after(client, creds.name)
+    client = auth.client_host(request)
+    throttle = auth.login_throttle(request)
+    wait = throttle.wait(creds.name, client)
+    if wait:
         error = abort(429, f"Too many failed login attempts; try again in {wait} seconds.")
         return JSONResponse(error.body(), status_code=429, headers={"Retry-After": str(wait)})
     user = auth.authenticate_password(db, creds.name, creds.password)
     if user is None:
-        limits.failed(client, creds.name)
+        throttle.failed(creds.name, client)
         raise abort(401, "Wrong user name or password.")
-    limits.succeeded(client, creds.name)
+    throttle.succeeded(creds.name, client)
     token, csrf = auth.start_session(db, user, get_state(request).settings.session_hours)
     db.add(AuditEvent(actor_id=user.id, action="login"))
     db.commit()

@@ -37,11 +37,11 @@ def login(
     next: str = Form(""),  # noqa: A002
     who: Caller = Depends(csrf_checked),
 ) -> Response:
-    client = who.request.client.host if who.request.client else "unknown"
-    limits = auth.login_limiter(who.request)
+    client = auth.client_host(who.request)
+    throttle = auth.login_throttle(who.request)
     username = username.strip()
-    if not limits.allowed(client, username):
-        wait = limits.retry_after(client, username)
+    wait = throttle.wait(username, client)
+    if wait:
         LOG.warning("login refused: too many failed attempts from %s", client)
         response = render(
             who,
@@ -56,8 +56,7 @@ def login(
         return response
     user = auth.authenticate_password(who.db, username, password) if username else None
     if user is None:
-        limits.failed(client, username)
-        who.db.commit()
+        throttle.failed(username, client)
         LOG.info("failed web login from %s", client)
         return render(
             who,
@@ -68,7 +67,7 @@ def login(
             next_url=safe_next(next),
             username=username,
         )
-    limits.succeeded(client, username)
+    throttle.succeeded(username, client)
     auth.end_session(who.db, who.request.cookies.get(auth.SESSION_COOKIE))
     token, _csrf = auth.start_session(who.db, user, who.settings.session_hours)
     who.db.add(AuditEvent(actor_id=user.id, action="login", details={"via": "web"}))

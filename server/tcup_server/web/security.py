@@ -9,8 +9,9 @@
 * Headers (:data:`SECURITY_HEADERS`, set on every page by ``common.WebRoute``):
   a strict Content-Security-Policy (no inline script or style, no framing),
   X-Frame-Options DENY, nosniff, no referrer, no caching of pages.
-* Login rate limiting: ``tcup_server.auth.LoginLimiter``, shared with the
-  API's ``/v1/auth/login`` so the two doors count together.
+* Login throttling: ``tcup_server.services.login_throttle`` (through
+  ``tcup_server.auth.login_throttle``), shared with the API's ``/v1/auth/login``
+  so the two doors count together.
 """
 
 from __future__ import annotations
