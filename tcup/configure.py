@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tcup import resources
 from tcup.cloud import CloudInfo, Credentials
 from tcup.errors import InputError, PreflightError, RunError
 from tcup.files import write_private
@@ -44,8 +45,6 @@ from tcup.files import write_private
 LOG = logging.getLogger(__name__)
 
 TEMPEST_CONF = Path("etc") / "tempest.conf"
-IMAGE_NAME = "tcup-image.raw"
-IMAGE_SIZE = 1024 * 1024
 MASK = "***"
 
 #: Option names whose values are secrets, in any section.
@@ -58,8 +57,9 @@ class ConfigureOptions:
 
     accounts: Path | None = None
     accounts_made: bool = False  # ``accounts`` is a pool tcup made with these admin credentials
-    image: Path | None = None
+    image: Path | str | None = None  # a file, or resources.GENERATE
     overrides: Path | None = None  # INI merged section by section
+    compute: resources.ComputeSetup | None = None  # image, flavors, networks, validation
     tempest_conf: Path | None = None  # used whole instead of generating one
     extra: Sequence[tuple[str, str, str]] = field(default_factory=tuple)  # (section, key, value)
 
@@ -169,16 +169,22 @@ def configure(
     if mode == "accounts" and options.accounts_made:
         mode = "auto-accounts"  # admin credentials for tempestconf, the pool for the tests
         accounts = _check_file(options.accounts, "accounts file", "--accounts")
-        cmd += ["--test-accounts", str(accounts)]
+        # --create with --test-accounts makes flavors, never users
+        cmd += ["--create", "--test-accounts", str(accounts)]
     elif mode == "accounts":
         accounts = _check_file(options.accounts, "accounts file", "--accounts")
         cmd += ["--non-admin", "--test-accounts", str(accounts)]
     else:
         cmd.append("--create")
-    if info.has_service("image"):
-        image = _image_for(workspace, options.image)
-        cmd += ["--image", str(image), "--image-disk-format", "raw"]
-    for section, key, value in tcup_overrides(workspace, info):
+    if options.compute is not None:
+        cmd += options.compute.tempestconf_args(workspace)
+    elif info.has_service("image"):
+        image = resources.local_image(options.image or resources.GENERATE, workspace)
+        cmd += ["--image", str(image.path), "--image-disk-format", image.disk_format]
+    fixed = tcup_overrides(workspace, info)
+    if options.compute is not None:
+        fixed += options.compute.overrides(mode)
+    for section, key, value in fixed:
         cmd += [f"{section}.{key}", value]
     LOG.info("generating tempest.conf with python-tempestconf (%s credentials)", mode)
     log_path = workspace / "tempestconf.log"
@@ -197,7 +203,19 @@ def configure(
     os.chmod(conf, 0o600)
     if options.overrides is not None or options.extra:
         merge_overrides(conf, options.overrides, options.extra)
+    if options.compute is not None:
+        check_flavors(conf, creds, options.compute.image)
     return Configured(workspace, conf, mode, secrets)
+
+
+def check_flavors(conf: Path, creds: Credentials, image: resources.Image) -> None:
+    """The flavors in ``conf`` must hold the image (pre-flight error otherwise)."""
+    from tcup.cloud import connection
+
+    parser = _parser()
+    parser.read(conf, encoding="utf-8")
+    ids = [parser.get("compute", k, fallback="") for k in ("flavor_ref", "flavor_ref_alt")]
+    resources.check_flavors(connection(creds), image, ids)
 
 
 DYNAMIC_CONF = "tempest-dynamic.conf"
@@ -358,17 +376,6 @@ def _known_secrets(creds: Credentials, accounts: Path | None) -> tuple[str, ...]
             if isinstance(entry, dict):
                 found += [str(v) for k, v in entry.items() if _SECRET_KEY.search(str(k)) and v]
     return tuple(found)
-
-
-def _image_for(workspace: Path, image: Path | None) -> Path:
-    """The user's image, or a tiny local raw image; never a download."""
-    if image is not None:
-        return _check_file(image, "image file", "--image")
-    path = workspace / IMAGE_NAME
-    if not path.is_file() or path.stat().st_size != IMAGE_SIZE:
-        with open(path, "wb") as fh:
-            fh.truncate(IMAGE_SIZE)
-    return path
 
 
 def _copy_user_conf(source: Path, dest: Path) -> None:

@@ -62,6 +62,8 @@ class Manifest:
     renamed: dict[str, str] = field(default_factory=dict)
     #: every pass over the output directory (``tcup run --rerun``), oldest first; empty for one
     passes: list[dict[str, Any]] = field(default_factory=list)
+    #: SSH into guests for compute tests: enabled, reason, connect_method, tests that need it
+    validation: dict[str, Any] | None = None
     concurrency: int | None = None
     missing_services: list[str] = field(default_factory=list)
     started: str | None = None

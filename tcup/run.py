@@ -27,7 +27,7 @@ from tcup import configure as configure_mod
 from tcup import execute as execute_mod
 from tcup import manifest as manifest_mod
 from tcup import rerun as rerun_mod
-from tcup import settings
+from tcup import resources, settings
 from tcup.errors import ExitCode, InputError, RunError, TcupError, UploadError
 
 if TYPE_CHECKING:
@@ -57,7 +57,9 @@ class RunOptions:
     insecure: bool = False
     accounts: Path | None = None
     auto_accounts: bool = False  # make a pool of test accounts with admin rights (accounts.AUTO)
-    image: Path | None = None
+    image: Path | str | None = None  # a file, or resources.GENERATE
+    validation: str = "auto"  # SSH into guests: auto, on or off
+    ssh_user: str | None = None  # the image's login user for validation
     tempest_overrides: Path | None = None
     tempest_conf: Path | None = None
     workspace: Path | None = None
@@ -248,6 +250,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             workspace = options.workspace or default_workspace(creds)
             held.enter_context(workspace_lock(workspace))
             concurrency = options.concurrency or execute_mod.default_concurrency()
+            compute = _compute_setup(options, creds, info, runnable, workspace, manifest, stdout)
             accounts_file = options.accounts
             if options.auto_accounts:
                 accounts_file = held.enter_context(
@@ -261,6 +264,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                     accounts=accounts_file,
                     accounts_made=options.auto_accounts,
                     image=options.image,
+                    compute=compute,
                     overrides=options.tempest_overrides,
                     tempest_conf=options.tempest_conf,
                     extra=options.extra_overrides,
@@ -332,6 +336,67 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             raise
     _finish(manifest, out, int(code), reason)
     return int(code)
+
+
+def _compute_setup(
+    options: RunOptions,
+    creds: cloud_mod.Credentials,
+    info: cloud_mod.CloudInfo,
+    runnable: Sequence[PlannedTest],
+    workspace: Path,
+    manifest: manifest_mod.Manifest,
+    stdout: TextIO,
+) -> resources.ComputeSetup | None:
+    """Image, networks and validation for the compute tests; pre-flight errors before any test."""
+    if options.tempest_conf is not None or not info.has_service("compute"):
+        return None
+    if not any(cloud_mod.service_for_test(t.name) == "compute" for t in runnable):
+        return None
+    conn = cloud_mod.connection(creds)
+    if options.image is not None:
+        image = resources.local_image(options.image, workspace, options.ssh_user)
+    else:
+        found = resources.usable_image(conn, info.project_id, options.ssh_user)
+        if found is None:
+            raise resources.no_image_error(info.auth_url)
+        image = found
+    print(
+        f"image for the compute tests: {image.describe()}, flavors of at least "
+        f"{image.min_disk_gb} GiB disk and {image.min_ram_mb} MiB RAM",
+        file=stdout,
+    )
+    has_network = info.has_service("network")
+    networks = resources.find_networks(conn) if has_network else resources.Networks()
+    needing = resources.tests_needing_validation([t.name for t in runnable])
+    validation = resources.decide_validation(
+        options.validation,
+        needing,
+        has_compute=True,
+        has_network=has_network,
+        networks=networks,
+        image=image,
+    )
+    manifest.validation = {
+        "enabled": validation.enabled,
+        "reason": validation.reason,
+        "connect_method": validation.connect_method,
+        "tests": list(needing),
+    }
+    if validation.enabled:
+        print(
+            f"validation (SSH into guests as {validation.ssh_user or resources.DEFAULT_SSH_USER}, "
+            f"{validation.connect_method} IPs) is on: {validation.reason}",
+            file=stdout,
+        )
+    elif needing:
+        required = [t.name for t in runnable if t.name in needing and t.status == "required"]
+        print(
+            f"validation (SSH into guests) is off: {validation.reason}; "
+            f"{len(needing)} planned test(s) need it and will be skipped"
+            + (f", so these required tests cannot pass: {', '.join(required)}" if required else ""),
+            file=stdout,
+        )
+    return resources.ComputeSetup(image, validation, networks)
 
 
 @contextlib.contextmanager

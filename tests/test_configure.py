@@ -123,13 +123,17 @@ def test_mode_accounts_when_given_else_dynamic_for_admins(tmp_path: Path) -> Non
 
 
 def test_generated_image_is_local_and_small(tmp_path: Path) -> None:
-    image = configure._image_for(tmp_path, None)
-    assert image.parent == tmp_path and image.stat().st_size == configure.IMAGE_SIZE
+    from tcup import resources
+
+    image = resources.local_image(resources.GENERATE, tmp_path)
+    assert image.path.parent == tmp_path and image.path.stat().st_size == 1024 * 1024
+    assert image.disk_format == "raw" and image.min_disk_gb == 1
+    assert image.path.read_bytes()[510:512] == b"\x55\xaa"  # an MBR: a valid raw disk
     own = tmp_path / "mine.img"
     own.write_bytes(b"x" * 10)
-    assert configure._image_for(tmp_path, own) == own.resolve()
+    assert resources.local_image(own, tmp_path).path == own.resolve()
     with pytest.raises(InputError, match="absent.img") as info:
-        configure._image_for(tmp_path, tmp_path / "absent.img")
+        resources.local_image(tmp_path / "absent.img", tmp_path)
     assert "--image" in (info.value.hint or "")
 
 

@@ -48,6 +48,14 @@ Tempest credentials:
   Nothing is downloaded: with an image service, --image FILE (or a generated
   1 MiB raw file) is uploaded instead of cirros.
 
+compute tests:
+  The image they boot is --image FILE, --image generate (a tiny raw disk, for a
+  fake hypervisor), or the smallest image in Glance Nova can boot; none of
+  these is a pre-flight error (exit 3).  Flavors must hold the image (checked
+  before any test runs).  --validation auto|on|off decides whether tests log
+  in to guests over SSH; when it is off, the required tests that therefore
+  cannot pass are named before the run.
+
 services missing from the catalog:
   Tests of services the catalog lacks (e.g. compute on a storage-only cloud)
   are not run and count as "not run" in the report; the verdict lists the
@@ -114,7 +122,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Tempest accounts.yaml, or 'auto': make test accounts with admin rights",
     )
     tempest.add_argument(
-        "--image", type=Path, metavar="FILE", help="local image file for image tests"
+        "--image",
+        metavar="FILE|generate",
+        help="image file the compute and image tests upload and boot; 'generate': a tiny raw "
+        "disk tcup writes (for a cloud with a fake hypervisor). Default: an image already in "
+        "Glance that Nova can boot (compute targets), else the tiny one",
+    )
+    tempest.add_argument(
+        "--validation",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="SSH into guests in compute tests ([validation] run_validation): auto (default) "
+        "turns it on when planned tests need it and the cloud has a way to reach guests",
+    )
+    tempest.add_argument(
+        "--ssh-user",
+        metavar="USER",
+        help="user the image lets in with the keypair (default: the image's ssh_user or "
+        "os_admin_user property, else cirros)",
     )
     tempest.add_argument(
         "--tempest-overrides",
@@ -173,6 +198,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, stdout: TextIO) -> int:
     from tcup.accounts import AUTO
     from tcup.errors import InputError
+    from tcup.resources import GENERATE
 
     if not args.guideline and not args.rerun:
         raise InputError(
@@ -195,7 +221,9 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         insecure=args.insecure,
         accounts=None if args.accounts in (None, AUTO) else Path(args.accounts),
         auto_accounts=args.accounts == AUTO,
-        image=args.image,
+        image=args.image if args.image in (None, GENERATE) else Path(args.image),
+        validation=args.validation,
+        ssh_user=args.ssh_user,
         tempest_overrides=args.tempest_overrides,
         tempest_conf=args.tempest_conf,
         workspace=args.workspace,
