@@ -7,7 +7,14 @@ or ``{"code", "title", "detail"}``.  We add an ``Idempotency-Key`` header
 (sha256 of the body by default): RefStack ignores it, the TCUP server uses it
 so a retried upload is stored once.
 
-A failed upload never loses results: ``upload_run`` keeps the exact body under
+A TCUP server (it answers ``GET <api>/v1/tcup/server-key``; asked once per
+URL) takes a run directory whole: ``upload_run`` then sends results.json,
+results.subunit, results-extended.json and manifest.json as one signed
+submission (``tcup.submission``) to ``POST <api>/v1/tcup/results``, so the
+server scores the run with the guideline, target and add-ons of the signed
+manifest.  Any other server gets the RefStack body as refstack-client sends it.
+
+A failed upload never loses results: ``upload_run`` keeps the exact bytes under
 ``<out>/outbox/`` and the error names the command that retries it.
 """
 
@@ -38,10 +45,12 @@ from tcup import __version__
 from tcup.errors import InputError, UploadError
 from tcup.results import read_refstack
 from tcup.signing import fingerprint, public_key_line, sign
+from tcup.submission import PART_FILES, Submission
 
 LOG = logging.getLogger(__name__)
 
 OUTBOX_DIR = "outbox"
+PARTS_DIR = "parts"  # in an outbox entry: the run's files, for a TCUP server
 SENT_DIR = "sent"
 RECEIPT_FILE = "upload.json"
 RESULTS_FILE = "results.json"
@@ -51,6 +60,11 @@ DEFAULT_BACKOFF = 1.0
 DEFAULT_MAX_DELAY = 60.0
 _RETRY_STATUSES = frozenset({429})  # plus every 5xx
 _API_ROOT_EXAMPLE = "https://refstack.openstack.org/api"
+PROBE_PATH = "tcup/server-key"  # under <api>/v1: answered by a TCUP server only
+SUBMISSION_PATH = "tcup/results"
+FORM_REFSTACK = "refstack"
+FORM_TCUP = "tcup"
+_server_forms: dict[str, str] = {}  # api root (.../v1) -> FORM_*, probed once per process
 _sleep = time.sleep  # the one place upload waits; tests replace it to record the delays
 
 
@@ -89,6 +103,7 @@ class Receipt:
     sha256: str | None = None  # the server's own digest of what it stored, if it says
     receipt_signature: str | None = None  # the server's signature over its receipt, if any
     key_fingerprint: str | None = None
+    form: str = FORM_REFSTACK  # what was sent: the RefStack body, or the whole run (tcup)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +145,97 @@ def results_endpoint(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path + "/results", "", ""))
 
 
+def api_root(url: str) -> str:
+    """``<api root>/v1`` for any URL ``results_endpoint`` accepts."""
+    return results_endpoint(url).removesuffix("/results")
+
+
+def submission_endpoint(url: str) -> str:
+    """``<api root>/v1/tcup/results``: where a TCUP server takes a whole run."""
+    return f"{api_root(url)}/{SUBMISSION_PATH}"
+
+
+def _verify_option(insecure: bool, ca_bundle: Path | str | None) -> bool | str:
+    if ca_bundle:
+        if not Path(ca_bundle).is_file():
+            raise InputError(f"CA bundle '{ca_bundle}' not found", hint="give a PEM file of CAs")
+        return str(ca_bundle)
+    if insecure:
+        LOG.warning("TLS certificate verification is disabled (--insecure)")
+        return False
+    return True
+
+
+def server_form(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    max_delay: float = DEFAULT_MAX_DELAY,
+    insecure: bool = False,
+    ca_bundle: Path | str | None = None,
+) -> str:
+    """``FORM_TCUP`` if ``url`` is a TCUP server, else ``FORM_REFSTACK`` (asked once per URL).
+
+    A TCUP server answers ``GET <api>/v1/tcup/server-key`` with its receipt
+    key; RefStack answers 404.  No answer at all (or 5xx, 429, after the
+    retries) is an ``UploadFailed``, not a guess: the run is kept for a retry.
+    """
+    root = api_root(url)
+    if root in _server_forms:
+        return _server_forms[root]
+    verify = _verify_option(insecure, ca_bundle)
+    probe = f"{root}/{PROBE_PATH}"
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                response = requests.get(
+                    probe,
+                    headers={"Accept": "application/json", "User-Agent": f"tcup/{__version__}"},
+                    timeout=timeout,
+                    verify=verify,
+                    allow_redirects=False,
+                )
+        except requests.exceptions.SSLError as exc:
+            raise UploadFailed(
+                f"TLS connection to {root} failed: {_reason(exc)}",
+                hint="if the server uses a private CA, pass --ca-bundle FILE "
+                "(or, for a test server only, --insecure)",
+                attempts=attempts,
+            ) from exc
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error, status, retry_after = f"cannot reach {root}: {_reason(exc)}", None, None
+        else:
+            status = response.status_code
+            if not (status in _RETRY_STATUSES or (status >= 500 and status != 501)):
+                break
+            error = f"server answered {status} to {probe}: {_server_words(response)}"
+            retry_after = _retry_after(response)
+        if attempts > retries:
+            raise UploadFailed(
+                f"{error} (after {attempts} attempt(s))",
+                hint="check that the server is reachable and up",
+                attempts=attempts,
+                status=status,
+            )
+        _sleep(_delay(attempts, backoff, retry_after, max_delay))
+    form = FORM_REFSTACK
+    if status == 200:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("public_key"), str):
+            form = FORM_TCUP
+    LOG.info("%s is a %s server", root, "TCUP" if form == FORM_TCUP else "RefStack")
+    _server_forms[root] = form
+    return form
+
+
 def idempotency_key_for(body: bytes) -> str:
     """The default Idempotency-Key: sha256 of the body, so the same file gives the same key."""
     return hashlib.sha256(body).hexdigest()
@@ -161,22 +267,87 @@ def upload(
     ``Retry-After`` up to ``max_delay``); other answers are final.
     """
     endpoint = results_endpoint(url)
-    if retries < 0:
-        raise InputError(f"retries must be 0 or more, not {retries}")
-    verify: bool | str = True
-    if ca_bundle:
-        if not Path(ca_bundle).is_file():
-            raise InputError(f"CA bundle '{ca_bundle}' not found", hint="give a PEM file of CAs")
-        verify = str(ca_bundle)
-    elif insecure:
-        verify = False
-        LOG.warning("TLS certificate verification is disabled (--insecure)")
-
     if key is not None:
         signature = Signature.of(body, key)
-    idem = idempotency_key or idempotency_key_for(body)
+    return _post(
+        endpoint,
+        body,
+        "application/json",
+        body,
+        signature,
+        idempotency_key or idempotency_key_for(body),
+        FORM_REFSTACK,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        max_delay=max_delay,
+        insecure=insecure,
+        ca_bundle=ca_bundle,
+    )
+
+
+def upload_submission(
+    submission: Submission,
+    url: str,
+    key: Any = None,
+    *,
+    signature: Signature | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    max_delay: float = DEFAULT_MAX_DELAY,
+    idempotency_key: str | None = None,
+    insecure: bool = False,
+    ca_bundle: Path | str | None = None,
+) -> Receipt:
+    """POST a whole run to a TCUP server's ``<url>/v1/tcup/results``; return its receipt.
+
+    The signature (``key``, or ``signature`` made for the envelope) covers the
+    envelope, which lists the sha256 of every part; retries as ``upload``.
+    """
+    endpoint = submission_endpoint(url)
+    if key is not None:
+        signature = Signature.of(submission.envelope, key)
+    body, content_type = submission.multipart()
+    return _post(
+        endpoint,
+        body,
+        content_type,
+        submission.envelope,
+        signature,
+        idempotency_key or submission.digest,
+        FORM_TCUP,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+        max_delay=max_delay,
+        insecure=insecure,
+        ca_bundle=ca_bundle,
+    )
+
+
+def _post(
+    endpoint: str,
+    body: bytes,
+    content_type: str,
+    signed: bytes,
+    signature: Signature | None,
+    idem: str,
+    form: str,
+    *,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    max_delay: float,
+    insecure: bool,
+    ca_bundle: Path | str | None,
+) -> Receipt:
+    """POST ``body`` with retries; ``signed`` is what ``signature`` covers."""
+    if retries < 0:
+        raise InputError(f"retries must be 0 or more, not {retries}")
+    verify = _verify_option(insecure, ca_bundle)
     headers = {
-        "Content-Type": "application/json",
+        "Content-Type": content_type,
         "Accept": "application/json",
         "User-Agent": f"tcup/{__version__}",
         "Idempotency-Key": idem,
@@ -224,7 +395,7 @@ def upload(
             else:
                 status = response.status_code
                 if 200 <= status < 300:
-                    return _receipt(response, endpoint, idem, body, attempts, key_fp)
+                    return _receipt(response, endpoint, idem, signed, attempts, key_fp, form)
                 last_status = status
                 last_error = f"server answered {status}: {_server_words(response)}"
                 if not (status >= 500 or status in _RETRY_STATUSES):
@@ -345,6 +516,7 @@ def _receipt(
     body: bytes,
     attempts: int,
     key_fp: str | None,
+    form: str = FORM_REFSTACK,
 ) -> Receipt:
     try:
         data = response.json()
@@ -376,6 +548,7 @@ def _receipt(
         sha256=server_sha,
         receipt_signature=receipt_sig if isinstance(receipt_sig, str) else None,
         key_fingerprint=key_fp,
+        form=form,
     )
     LOG.info("uploaded: test id %s after %d attempt(s)", receipt.test_id, attempts)
     return receipt
@@ -399,6 +572,9 @@ class OutboxEntry:
     last_error: str | None
     idempotency_key: str
     signature: Signature | None
+    #: the whole run, for a TCUP server, and the signature of its envelope
+    submission: Submission | None = None
+    envelope_signature: Signature | None = None
 
     @property
     def body_path(self) -> Path:
@@ -429,11 +605,17 @@ def save_outbox(
     attempts: int = 0,
     error: str | None = None,
     idempotency_key: str | None = None,
+    submission: Submission | None = None,
+    envelope_signature: Signature | None = None,
 ) -> OutboxEntry:
     """Keep ``body`` (byte for byte) and its metadata under ``<out>/outbox/<id>/``.
 
-    The entry id comes from the body's sha256, so saving the same body again
-    updates the one entry (attempts add up) instead of queueing a duplicate.
+    With ``submission`` (the whole run) its parts are kept too, under
+    ``parts/``, so that a retry can send the run to a TCUP server; the
+    envelope is rebuilt from them byte for byte, so ``envelope_signature``
+    stays valid.  The entry id comes from the body's sha256, so saving the
+    same body again updates the one entry (attempts add up) instead of
+    queueing a duplicate.
     """
     digest = idempotency_key_for(body)
     entry_dir = Path(out_dir) / OUTBOX_DIR / digest[:16]
@@ -444,6 +626,15 @@ def save_outbox(
         if meta_path.is_file():
             previous = json.loads(meta_path.read_text(encoding="utf-8"))
         _atomic_write(entry_dir / "body.json", body)
+        if submission is not None:
+            (entry_dir / PARTS_DIR).mkdir(exist_ok=True)
+            for name, data in submission.parts.items():
+                _atomic_write(entry_dir / PARTS_DIR / name, data)
+        envelope_sig = envelope_signature or (
+            Signature(previous["envelope_signature"], previous["public_key"])
+            if previous.get("envelope_signature") and previous.get("public_key")
+            else None
+        )
         meta = {
             "url": url or previous.get("url"),
             "created": previous.get("created") or _now(),
@@ -454,7 +645,10 @@ def save_outbox(
             "body_sha256": digest,
             "signature": signature.signature if signature else previous.get("signature"),
             "public_key": signature.public_key if signature else previous.get("public_key"),
+            "envelope_signature": envelope_sig.signature if envelope_sig else None,
         }
+        if envelope_sig is not None and meta["public_key"] is None:
+            meta["public_key"] = envelope_sig.public_key
         _write_json(meta_path, meta)
     except (OSError, ValueError) as exc:
         raise UploadError(
@@ -474,9 +668,25 @@ def _read_entry(entry_dir: Path) -> OutboxEntry:
             f"pending upload '{entry_dir}' has no readable meta.json: {exc}",
             hint=f"upload its body.json directly with `tcup upload {entry_dir / 'body.json'}`",
         ) from exc
-    sig = None
+    sig = envelope_sig = None
     if meta.get("signature") and meta.get("public_key"):
         sig = Signature(signature=meta["signature"], public_key=meta["public_key"])
+    if meta.get("envelope_signature") and meta.get("public_key"):
+        envelope_sig = Signature(
+            signature=meta["envelope_signature"], public_key=meta["public_key"]
+        )
+    submission = None
+    parts_dir = entry_dir / PARTS_DIR
+    if parts_dir.is_dir():
+        try:
+            parts = {
+                name: (parts_dir / name).read_bytes()
+                for name in PART_FILES
+                if (parts_dir / name).is_file()
+            }
+            submission = Submission.of(parts)
+        except (OSError, InputError) as exc:
+            LOG.warning("pending upload %s: its run parts are unusable (%s)", entry_dir, exc)
     return OutboxEntry(
         path=entry_dir,
         url=meta.get("url"),
@@ -485,6 +695,8 @@ def _read_entry(entry_dir: Path) -> OutboxEntry:
         last_error=meta.get("last_error"),
         idempotency_key=meta.get("idempotency_key") or entry_dir.name,
         signature=sig,
+        submission=submission,
+        envelope_signature=envelope_sig,
     )
 
 
@@ -538,14 +750,26 @@ def flush_outbox(
         except OSError as exc:
             raise InputError(f"cannot read pending upload '{entry.body_path}': {exc}") from exc
         try:
-            receipt = upload(
-                body,
-                target_url,
-                key,
-                signature=None if key is not None else entry.signature,
-                idempotency_key=entry.idempotency_key,
-                **options,
-            )
+            form = FORM_REFSTACK
+            if entry.submission is not None:
+                form = server_form(target_url, **_probe_options(options))
+            if form == FORM_TCUP and entry.submission is not None:
+                receipt = upload_submission(
+                    entry.submission,
+                    target_url,
+                    key,
+                    signature=None if key is not None else entry.envelope_signature,
+                    **options,
+                )
+            else:
+                receipt = upload(
+                    body,
+                    target_url,
+                    key,
+                    signature=None if key is not None else entry.signature,
+                    idempotency_key=entry.idempotency_key,
+                    **options,
+                )
         except UploadError as exc:
             attempts = getattr(exc, "attempts", 0)
             save_outbox(out_dir, body, target_url, attempts=attempts, error=exc.message)
@@ -612,6 +836,26 @@ def _kept_error(
     )
 
 
+def _probe_options(options: dict[str, Any]) -> dict[str, Any]:
+    keys = ("timeout", "retries", "backoff", "max_delay", "insecure", "ca_bundle")
+    return {k: options[k] for k in keys if k in options}
+
+
+def run_submission(out_dir: Path, results_body: bytes) -> Submission | None:
+    """The whole run of ``out_dir`` as one submission, or None without a manifest.json."""
+    parts = {"results": results_body}
+    for name, filename in PART_FILES.items():
+        path = Path(out_dir) / filename
+        if name != "results" and path.is_file():
+            try:
+                parts[name] = path.read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read '{path}': {exc.strerror}") from exc
+    if "manifest" not in parts:
+        return None
+    return Submission.of(parts)
+
+
 def upload_run(
     out_dir: Path,
     url: str,
@@ -621,11 +865,14 @@ def upload_run(
     force: bool = False,
     **options: Any,
 ) -> list[Receipt]:
-    """Upload a run's output directory: flush its outbox, or send its ``results.json``.
+    """Upload a run's output directory: flush its outbox, or send the run.
 
-    On failure the exact body goes to ``<out>/outbox/`` and the ``UploadError``
-    says where it is and the command that retries it.  On success the receipt
-    is ``<out>/upload.json``.  A ``results.json`` already uploaded to the same
+    To a TCUP server the whole run goes as one signed submission (results,
+    subunit, extended results, manifest); to any other server its
+    ``results.json``, as refstack-client would send it.  On failure the exact
+    bytes go to ``<out>/outbox/`` and the ``UploadError`` says where they are
+    and the command that retries them.  On success the receipt is
+    ``<out>/upload.json``.  A run already uploaded in the same form to the same
     server (per ``upload.json``) is not sent again unless ``force``; the
     earlier receipt is returned.
     """
@@ -643,19 +890,33 @@ def upload_run(
     except OSError as exc:
         raise InputError(f"cannot read '{results}': {exc.strerror}") from exc
     validate_body(body, str(results))
-    endpoint = results_endpoint(url)  # a bad URL is an input error, not something to keep
-    earlier = read_receipt(out_dir)
-    if (
-        not force
-        and earlier is not None
-        and earlier.body_sha256 == idempotency_key_for(body)
-        and earlier.endpoint == endpoint
-    ):
-        LOG.warning("'%s' was already uploaded to %s; not sending it again", results, endpoint)
-        return [earlier]
+    results_endpoint(url)  # a bad URL is an input error, not something to keep
+    submission = run_submission(out_dir, body)
     signature = Signature.of(body, key) if key is not None else None
+    envelope_signature = (
+        Signature.of(submission.envelope, key) if key is not None and submission else None
+    )
     try:
-        receipt = upload(body, url, signature=signature, **options)
+        form = FORM_REFSTACK
+        if submission is not None:
+            form = server_form(url, **_probe_options(options))
+        if form == FORM_TCUP and submission is not None:
+            endpoint, digest = submission_endpoint(url), submission.digest
+        else:
+            endpoint, digest = results_endpoint(url), idempotency_key_for(body)
+        earlier = read_receipt(out_dir)
+        if (
+            not force
+            and earlier is not None
+            and earlier.body_sha256 == digest
+            and earlier.endpoint == endpoint
+        ):
+            LOG.warning("'%s' was already uploaded to %s; not sending it again", out_dir, endpoint)
+            return [earlier]
+        if form == FORM_TCUP and submission is not None:
+            receipt = upload_submission(submission, url, signature=envelope_signature, **options)
+        else:
+            receipt = upload(body, url, signature=signature, **options)
     except UploadError as exc:
         entry = save_outbox(
             out_dir,
@@ -664,6 +925,8 @@ def upload_run(
             signature=signature,
             attempts=getattr(exc, "attempts", 0),
             error=exc.message,
+            submission=submission,
+            envelope_signature=envelope_signature,
         )
         raise _kept_error(exc, out_dir, entry.path, url, key_path) from exc
     write_receipt(out_dir, receipt)

@@ -193,6 +193,12 @@ class FakeRefstack:
                 self.end_headers()
                 self.wfile.write(raw)
 
+            def do_GET(self) -> None:  # RefStack has no /v1/tcup/...: 404, as pecan answers
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                with fake._lock:
+                    fake.requests.append(SeenRequest("GET", self.path, headers, b""))
+                self._send(404, {"title": "Not Found", "code": 404}, {})
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)

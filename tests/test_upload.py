@@ -359,3 +359,73 @@ def test_tls_untrusted_certificate_is_not_retried(tls_files, delays):
         up.upload(guideline_body(), server.url, ca_bundle=tls_files[0], **FAST)
         up.upload(guideline_body(), server.url, insecure=True, **FAST)
         assert len(server.stored) == 2
+
+
+# ------------------------------------------------------- the whole run (TCUP servers)
+
+
+def full_run_dir(tmp_path: Path, body: bytes) -> Path:
+    """A run directory with every part a TCUP server takes (the manifest makes it a run)."""
+    out = run_dir(tmp_path, body)
+    (out / "manifest.json").write_text('{"guideline": "2020.06", "target": "object"}\n')
+    (out / "results-extended.json").write_text('{"schema": "tcup.results-extended/1"}\n')
+    (out / "results.subunit").write_bytes(b"\xb3subunit")
+    return out
+
+
+def test_refstack_server_gets_the_refstack_body_of_a_full_run(tmp_path, server, key):
+    """RefStack answers 404 to the probe: it gets results.json, byte for byte, signed."""
+    server.register_key(signing.public_key_line(key))
+    body = guideline_body()
+    out = full_run_dir(tmp_path, body)
+    (receipt,) = up.upload_run(out, server.url, key, **FAST)
+    (seen,) = server.uploads
+    assert seen.path == "/api/v1/results" and seen.body == body
+    assert seen.headers["x-signature"] == signing.sign(body, key)
+    assert receipt.form == up.FORM_REFSTACK
+    probes = [r for r in server.requests if r.method == "GET"]
+    assert [r.path for r in probes] == ["/api/v1/tcup/server-key"]
+    # asked once per server: a second upload does not probe again
+    up.upload_run(out, server.url, key, force=True, **FAST)
+    assert len([r for r in server.requests if r.method == "GET"]) == 1
+
+
+def test_unreachable_server_keeps_the_whole_run_and_both_signatures(tmp_path, key, delays):
+    body = guideline_body()
+    out = full_run_dir(tmp_path, body)
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    with pytest.raises(UploadError, match="cannot reach") as info:
+        up.upload_run(out, dead, key, retries=1, backoff=0.001)
+    assert "retry with: tcup upload" in info.value.hint
+    (entry,) = up.pending_uploads(out)
+    assert entry.body_path.read_bytes() == body
+    expected = up.run_submission(out, body)
+    assert entry.submission == expected
+    assert entry.envelope_signature == up.Signature.of(expected.envelope, key)
+    assert entry.signature == up.Signature.of(body, key)
+    # the server that answers later is a RefStack: the saved body goes, with its signature
+    with FakeRefstack() as server:
+        server.register_key(signing.public_key_line(key))
+        up.flush_outbox(out, None, server.url, **FAST)
+        (seen,) = server.uploads
+    assert seen.body == body and seen.headers["x-signature"] == entry.signature.signature
+    assert up.pending_uploads(out) == []
+
+
+def test_submission_envelope_lists_every_part_and_checks_them():
+    from tcup import submission
+
+    parts = {"results": b"{}", "manifest": b'{"guideline": "g"}', "subunit": b"\x00\x01"}
+    made = submission.Submission.of(parts)
+    assert submission.check_parts(made.envelope, parts).keys() == parts.keys()
+    body, content_type = made.multipart("b0undary")
+    assert content_type == "multipart/form-data; boundary=b0undary"
+    assert made.envelope in body and all(data in body for data in parts.values())
+    with pytest.raises(InputError, match="does not match"):
+        submission.check_parts(made.envelope, {**parts, "subunit": b"\x00\x02"})
+    with pytest.raises(InputError, match="not listed"):
+        submission.check_parts(made.envelope, {**parts, "extended": b"{}"})
+    with pytest.raises(InputError, match="lists part 'subunit'"):
+        submission.check_parts(made.envelope, {"results": b"{}", "manifest": parts["manifest"]})
+    with pytest.raises(InputError, match="needs results.json and manifest.json"):
+        submission.Submission.of({"results": b"{}"})
