@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
+import pytest
 from server_helpers import ON_EVERY_DATABASE, refstack_client_post, signed
 from sqlalchemy import func, select
 from tcup_server.models import Artefact, Result
@@ -37,30 +39,45 @@ def test_refstack_client_upload_is_stored_and_receipt_is_signed(client, actors, 
     assert sorted(data["results"]) == sorted(t["name"] for t in json.loads(body)["results"])
     assert data["cpid"] == "b33dc8a37c8607c6a7612f6296139578"
     assert data["guideline"] == "2020.06" and data["target"] == "platform"
-    assert data["verdict"] == "does not qualify" and data["qualifies"] is False
+    assert data["verdict"].startswith("Would NOT qualify") and data["qualifies"] is False
     assert {c["status"] for c in data["capabilities"]} >= {"required"}
 
 
-def test_guideline_and_target_from_query_are_scored(client, actors, app):
+def object_body(app, cpid: str = "c1") -> bytes:
+    """A RefStack body passing every test of 2020.06's object (Storage) target."""
     from tcup import testlist
 
     guideline = app.state.tcup.guidelines.load("2020.06")
     names = testlist.format_plan(testlist.plan(guideline, "object"), "names")
-    body = json.dumps(
+    return json.dumps(
         {
-            "cpid": "c1",
+            "cpid": cpid,
             "duration_seconds": 1,
             "results": [{"name": n} for n in dict.fromkeys(names)],
         }
     ).encode()
+
+
+def test_signed_upload_takes_no_metadata_from_the_query(client, actors, app):
+    """The query is not signed: on a signed upload it may not set guideline or target;
+    the owner sets them afterwards through the meta endpoints (RefStack's way)."""
+    body = object_body(app)
     key = actors["vendor_a"].key
     response = client.post("/v1/results?target=object", content=body, headers=signed(body, key))
+    assert response.status_code == 400
+    assert response.json()["title"] == "Unsigned metadata refused"
+    assert "target" in response.json()["detail"]
+    assert count_results(app) == 0
+
+    response = client.post("/v1/results", content=body, headers=signed(body, key))
     assert response.status_code == 201, response.text
-    data = client.get(
-        f"/v1/results/{response.json()['test_id']}", headers=actors["vendor_a"].headers
-    ).json()
+    test_id = response.json()["test_id"]
+    owner = actors["vendor_a"].headers
+    set_target = client.post(f"/v1/results/{test_id}/meta/target", content=b"object", headers=owner)
+    assert set_target.status_code == 201, set_target.text
+    data = client.get(f"/v1/results/{test_id}", headers=owner).json()
     assert data["target"] == "object"
-    assert data["qualifies"] is True and data["verdict"] == "qualifies"
+    assert data["qualifies"] is True and data["verdict"].startswith("Would qualify")
 
 
 def test_tampered_body_is_refused_and_nothing_stored(client, actors, subunit_body, app):
@@ -143,17 +160,63 @@ def test_replay_returns_the_first_record(client, actors, subunit_body, app):
     assert again.headers["Idempotent-Replayed"] == "true"
     assert count_results(app) == 1
 
-    keyed = {**headers, "Idempotency-Key": "run-1"}
-    one = client.post("/v1/results", content=subunit_body, headers=keyed)
-    assert one.status_code == 201 and one.json()["test_id"] != first.json()["test_id"]
+    # the identity of a signed upload is its key and signed content, whatever the key says
+    for idempotency_key in ("run-1", "run-2"):
+        keyed = {**headers, "Idempotency-Key": idempotency_key}
+        one = client.post("/v1/results", content=subunit_body, headers=keyed)
+        assert one.status_code == 201 and one.json()["test_id"] == first.json()["test_id"]
     other = json.dumps({**json.loads(subunit_body), "cpid": "another"}).encode()
-    reused = client.post(
+    new = client.post(
         "/v1/results",
         content=other,
         headers={**signed(other, actors["vendor_a"].key), "Idempotency-Key": "run-1"},
     )
-    assert reused.status_code == 422
+    assert new.status_code == 201 and new.json()["test_id"] != first.json()["test_id"]
     assert count_results(app) == 2
+
+
+def test_replay_with_fresh_key_and_edited_query_makes_no_record(client, actors, subunit_body, app):
+    """Issue 12, probe finding 1: a captured signed upload, replayed with a fresh
+    Idempotency-Key and an unsigned query, was stored as a new record in the victim's name."""
+    headers = signed(subunit_body, actors["vendor_a"].key)
+    first = client.post("/v1/results", content=subunit_body, headers=headers)
+    assert first.status_code == 201
+    for query in ("guideline=2019.11&target=storage", "target=object", "add_on=dns.2020.06"):
+        replay = client.post(
+            f"/v1/results?{query}",
+            content=subunit_body,
+            headers={**headers, "Idempotency-Key": f"attacker-{query}"},
+        )
+        assert replay.status_code == 400, query
+        assert replay.json()["title"] == "Unsigned metadata refused"
+    assert count_results(app) == 1
+    data = client.get(
+        f"/v1/results/{first.json()['test_id']}", headers=actors["vendor_a"].headers
+    ).json()
+    assert (data["guideline"], data["target"]) == ("2020.06", "platform")
+
+
+def test_concurrent_replays_store_one_record(app, actors, subunit_body):
+    """The unique signed identity holds under concurrency: no check-then-insert race."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tcup_server.services.ingest import Upload, ingest
+
+    headers = signed(subunit_body, actors["vendor_a"].key)
+
+    def send(index: int) -> str:
+        upload = Upload(
+            body=subunit_body,
+            signature=headers["X-Signature"],
+            public_key=headers["X-Public-Key"],
+            idempotency_key=f"racer-{index}",
+        )
+        return ingest(app.state.tcup.ingest, upload).test_id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = set(pool.map(send, range(16)))
+    assert len(ids) == 1
+    assert count_results(app) == 1
 
 
 def test_body_size_limit(client, actors, app):
@@ -177,53 +240,213 @@ def test_bad_test_names_are_refused(client, actors, app):
     assert count_results(app) == 0
 
 
-def test_subunit_upload_and_extended_upload(client, actors, app):
+SAMPLE_SUBUNIT = Path(__file__).parents[1] / "fixtures" / "sample-v2.subunit"
+
+
+def test_signed_subunit_stream_takes_no_cpid_from_the_query(client, actors, app):
+    """Issue 12, probe finding 1: ``?cpid=EVIL`` on a replayed subunit stream was stored."""
+    stream = SAMPLE_SUBUNIT.read_bytes()
+    headers = {**signed(stream, actors["vendor_b"].key), "Content-Type": "application/octet-stream"}
+    for query in ("cpid=EVIL&duration_seconds=7", "cpid=EVIL", "duration_seconds=7"):
+        response = client.post(f"/v1/results?{query}", content=stream, headers=headers)
+        assert response.status_code == 400, query
+        assert response.json()["title"] == "Unsigned metadata refused"
+    response = client.post("/v1/results", content=stream, headers=headers)
+    assert response.status_code == 400 and response.json()["title"] == "Missing cpid"
+    assert "tcup/results" in response.json()["detail"]
+    assert count_results(app) == 0
+
+
+def submission_request(parts: dict[str, bytes], key) -> tuple[bytes, dict[str, str]]:
+    """The multipart body and headers ``tcup upload`` sends a TCUP server for a run."""
+    from tcup.submission import Submission
+
+    made = Submission.of(parts)
+    body, content_type = made.multipart()
+    return body, {**signed(made.envelope, key), "Content-Type": content_type}
+
+
+def test_native_submission_is_scored_from_its_signed_manifest(client, actors, app):
     from tcup_server.storage import EncryptedStore
 
-    stream = (
-        __import__("pathlib").Path(__file__).parents[1] / "fixtures" / "sample-v2.subunit"
-    ).read_bytes()
+    stream = SAMPLE_SUBUNIT.read_bytes()
     key = actors["vendor_b"].key
-    headers = {**signed(stream, key), "Content-Type": "application/octet-stream"}
-    response = client.post(
-        "/v1/results?cpid=abc&duration_seconds=7", content=stream, headers=headers
-    )
+    results_part = object_body(app, cpid="abc")
+    manifest = json.dumps({"guideline": "2020.06", "target": "object", "add_ons": []}).encode()
+    parts = {"results": results_part, "subunit": stream, "manifest": manifest}
+    body, headers = submission_request(parts, key)
+    response = client.post("/v1/tcup/results", content=body, headers=headers)
     assert response.status_code == 201, response.text
-    data = client.get(
-        f"/v1/results/{response.json()['test_id']}", headers=actors["vendor_b"].headers
-    ).json()
-    assert len(data["results"]) == 9 and data["duration_seconds"] == 7
-
-    import requests
-
-    manifest = json.dumps({"guideline": "2020.06", "target": "object"}).encode()
-    results_part = json.dumps(
-        {"cpid": "abc", "duration_seconds": 3, "results": [{"name": n} for n in data["results"]]}
-    ).encode()
-    prepared = requests.Request(
-        "POST",
-        "http://x/",
-        files={
-            "results": ("results.json", results_part),
-            "subunit": ("results.subunit", stream),
-            "manifest": ("manifest.json", manifest),
-        },
-    ).prepare()
-    headers = {**signed(prepared.body, key), "Content-Type": prepared.headers["Content-Type"]}
-    response = client.post("/v1/tcup/results", content=prepared.body, headers=headers)
-    assert response.status_code == 201, response.text
-    test_id = response.json()["test_id"]
+    receipt = response.json()
+    assert receipt["covered"]["signed"] == "envelope"
+    assert receipt["covered"]["parts"] == {
+        name: hashlib.sha256(data).hexdigest() for name, data in parts.items()
+    }
+    server_key = client.get("/v1/tcup/server-key").json()["public_key"]
+    signing.verify(receipt_payload(receipt), receipt["receipt_signature"], server_key)
+    test_id = receipt["test_id"]
     data = client.get(f"/v1/results/{test_id}", headers=actors["vendor_b"].headers).json()
-    assert data["target"] == "object"
+    assert data["target"] == "object" and data["score_basis"] == "states"
+    # scored from the stream's states, exactly as tcup scores the same stream
+    from tcup import report, results, scoring
+
+    expected = scoring.score_run(
+        app.state.tcup.guidelines.load("2020.06"), "object", results.read_subunit(stream).states()
+    )
+    assert data["verdict"] == report.verdict(expected)
+    assert [(c["name"], c["outcome"]) for c in data["capabilities"]] == [
+        (c.name, c.outcome) for c in expected.capabilities
+    ]
+
+    # the same run again, in another multipart encoding: the first record
+    again, headers2 = submission_request(parts, key)
+    assert again != body
+    replay = client.post(
+        "/v1/tcup/results", content=again, headers={**headers2, "Idempotency-Key": "fresh"}
+    )
+    assert replay.status_code == 201 and replay.json()["test_id"] == test_id
+    # a manifest-signed target cannot be changed through the meta endpoints
+    changed = client.post(
+        f"/v1/results/{test_id}/meta/target",
+        content=b"platform",
+        headers=actors["vendor_b"].headers,
+    )
+    assert changed.status_code == 403
+
     with app.state.tcup.sessions() as session:
         rows = {
             a.kind: a
             for a in session.scalars(select(Artefact).where(Artefact.result_id == test_id))
         }
-    assert set(rows) == {"upload", "subunit", "manifest"}
+    assert set(rows) == {"upload", "envelope", "subunit", "manifest"}
     store = app.state.tcup.store
     assert isinstance(store, EncryptedStore)
     assert store.get(rows["subunit"].storage_key) == stream
     raw = store.inner.get(rows["subunit"].storage_key)
     assert stream[:64] not in raw  # encrypted at rest
     assert hashlib.sha256(stream).hexdigest() == rows["subunit"].sha256
+    assert count_results(app) == 1
+
+
+def test_native_submission_refuses_unsigned_or_mismatched_parts(client, actors, app):
+    key = actors["vendor_b"].key
+    manifest = json.dumps({"guideline": "2020.06", "target": "object"}).encode()
+    parts = {"results": object_body(app), "manifest": manifest}
+    body, headers = submission_request(parts, key)
+    # a part swapped after signing
+    from tcup.submission import Submission
+
+    evil = json.dumps({"guideline": "2020.06", "target": "platform"}).encode()
+    swapped, content_type = Submission(
+        parts={**parts, "manifest": evil}, envelope=Submission.of(parts).envelope
+    ).multipart()
+    response = client.post(
+        "/v1/tcup/results", content=swapped, headers={**headers, "Content-Type": content_type}
+    )
+    assert response.status_code == 400 and response.json()["title"] == "Malformed submission"
+    # query metadata on a signed submission
+    response = client.post("/v1/tcup/results?target=platform", content=body, headers=headers)
+    assert response.status_code == 400 and response.json()["title"] == "Unsigned metadata refused"
+    assert count_results(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("manifest", "title"),
+    [
+        ({"guideline": "../../keys/receipt", "target": "object"}, "Unknown guideline"),
+        ({"guideline": "2020.06\u0000", "target": "object"}, "Unknown guideline"),
+        ({"guideline": "dns.2020.06", "target": "object"}, "Unknown guideline"),
+        ({"guideline": "2020.06", "target": "../../../etc/passwd"}, "Unknown target"),
+        ({"guideline": "2020.06", "target": "object", "add_ons": ["../../x"]}, "Unknown add-on"),
+        ({"guideline": "2020.06", "target": "object", "tests_run": -1}, "Malformed manifest"),
+        ({"guideline": "2020.06", "target": "object", "tests_run": 2**70}, "Malformed manifest"),
+    ],
+)
+def test_manifest_names_and_numbers_are_checked(client, actors, app, manifest, title):
+    """Issue 12, probe finding 2: a manifest naming a made-up guideline was stored unscored."""
+    raw = json.dumps(manifest).encode()
+    body, headers = submission_request(
+        {"results": object_body(app), "manifest": raw}, actors["vendor_b"].key
+    )
+    response = client.post("/v1/tcup/results", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    # NUL and huge integers may already be refused by the HTTP layer's JSON guard
+    assert response.json()["title"] in (title, "Malformed request")
+    if title == "Unknown guideline" and response.json()["title"] == title:
+        assert "2020.06" in response.json()["detail"]  # the valid names are listed
+    assert count_results(app) == 0
+
+
+@pytest.mark.parametrize("duration", [-1, 7 * 24 * 3600 + 1, 2**70])
+def test_absurd_durations_are_refused(client, actors, app, duration):
+    """Issue 12, probe finding 2: ``duration_seconds: -1`` was stored."""
+    body = json.dumps(
+        {"cpid": "c", "duration_seconds": duration, "results": [{"name": "tempest.x"}]}
+    ).encode()
+    response = client.post(
+        "/v1/results", content=body, headers=signed(body, actors["vendor_a"].key)
+    )
+    assert response.status_code == 400, response.text
+    assert count_results(app) == 0
+
+
+@pytest.fixture
+def anonymous_client(server_settings):
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+    from tcup_server.app import create_app
+
+    application = create_app(replace(server_settings, allow_anonymous_upload=True))
+    with TestClient(application) as test_client:
+        yield test_client, application
+    application.state.tcup.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("query", "title"),
+    [
+        ("guideline=../../keys/receipt", "Unknown guideline"),
+        ("guideline=%00", "Malformed request"),  # the HTTP layer's guard, else ours
+        ("target=../../../etc/passwd", "Unknown target"),
+        ("add_on=../../x", "Unknown add-on"),
+        ("guideline=2019.13&target=storage", "Unknown guideline"),
+        ("duration_seconds=-1", "Invalid duration_seconds: must not be negative"),
+    ],
+)
+def test_made_up_query_values_are_refused(anonymous_client, subunit_body, query, title):
+    """Issue 12, probe finding 2: made-up names in the query were stored unscored with 201.
+    (Anonymous uploads may use the query; signed ones may not at all.)"""
+    client, application = anonymous_client
+    stream = SAMPLE_SUBUNIT.read_bytes()
+    for body, ctype, extra in (
+        (subunit_body, "application/json", ""),
+        (stream, "application/octet-stream", "&cpid=c"),
+    ):
+        response = client.post(
+            f"/v1/results?{query}{extra}", content=body, headers={"Content-Type": ctype}
+        )
+        assert response.status_code == 400, response.text
+        assert response.json()["title"] in (title, "Invalid guideline"), response.text
+    assert count_results(application) == 0
+    # the anonymous query still works with real names
+    response = client.post(
+        "/v1/results?guideline=2020.06&target=object",
+        content=subunit_body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+
+
+def test_meta_endpoint_checks_names(client, actors, subunit_body):
+    response = client.post(
+        "/v1/results", content=subunit_body, headers=signed(subunit_body, actors["vendor_a"].key)
+    )
+    test_id = response.json()["test_id"]
+    owner = actors["vendor_a"].headers
+    for key, value in (("guideline", "../../keys/receipt"), ("target", "../../../etc/passwd")):
+        answer = client.post(f"/v1/results/{test_id}/meta/{key}", content=value, headers=owner)
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["title"] in ("Unknown guideline", "Unknown target")
+    answer = client.post(f"/v1/results/{test_id}/meta/guideline", content=b"2020.06", headers=owner)
+    assert answer.status_code == 201

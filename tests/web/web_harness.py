@@ -241,7 +241,7 @@ def run_and_upload(
     extended: bool = False,
 ) -> Uploaded:
     """Make a run's results (failing one capability if asked), sign and upload them."""
-    from tcup import results, signing
+    from tcup import results
     from tcup.upload import upload
 
     ids = _tempest_ids()
@@ -262,23 +262,17 @@ def run_and_upload(
         "target": TARGET,
         "cpid": cpid,
     }
-    files = {
-        "results": ("results.json", body, "application/json"),
-        "subunit": ("results.subunit", stream, "application/octet-stream"),
-        "extended": (
-            "results-extended.json",
-            results.dump_extended(run, env),
-            "application/json",
-        ),
-        "manifest": ("manifest.json", json.dumps(manifest).encode(), "application/json"),
+    from tcup.submission import Submission
+    from tcup.upload import upload_submission
+
+    parts = {
+        "results": body,
+        "subunit": stream,
+        "extended": results.dump_extended(run, env),
+        "manifest": json.dumps(manifest).encode(),
     }
-    prepared = requests.Request("POST", server.url + "/v1/tcup/results", files=files).prepare()
-    line = signing.public_key_line(account.key)
-    prepared.headers["X-Signature"] = signing.sign(prepared.body, account.key)
-    prepared.headers["X-Public-Key"] = line
-    answer = requests.Session().send(prepared, timeout=60)
-    assert answer.status_code == 201, answer.text
-    return Uploaded(answer.json()["test_id"], cpid, failing_capability is None)
+    receipt = upload_submission(Submission.of(parts), server.url, account.key, retries=0)
+    return Uploaded(receipt.test_id, cpid, failing_capability is None)
 
 
 _IDS: list[str] = []

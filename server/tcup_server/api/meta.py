@@ -30,9 +30,8 @@ from sqlalchemy.orm import Session as DbSession
 from tcup_server.api.results import get_result, get_visible
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError, abort
-from tcup_server.models import Result, ReviewState, User
-from tcup_server.services import access, publishing, review
-from tcup_server.services.ingest import score_result
+from tcup_server.models import ArtefactKind, Result, ReviewState, User
+from tcup_server.services import access, ingest, publishing, review
 from tcup_server.state import get_state
 
 LOG = logging.getLogger(__name__)
@@ -67,12 +66,33 @@ def _rescore(request: Request, row: Result) -> None:
     meta = row.meta or {}
     row.guideline = str(meta.get("guideline") or state.settings.default_guideline)
     row.target = str(meta.get("target") or state.settings.default_target)
-    names = row.tests.names() if row.tests else []
-    summary, sha = score_result(
-        state.guidelines, row.guideline, row.target, names, tuple(row.add_ons or ())
-    )
-    row.score, row.guideline_sha256 = summary, sha
-    row.qualifies = summary["qualifies"] if summary else None
+    ingest.rescore(state.ingest, row)
+
+
+def _check_scoring_change(request: Request, row: Result, key: str, value: str | None) -> None:
+    """A signed manifest fixes guideline and target; other names must be the server's."""
+    if key not in ("guideline", "target"):
+        return
+    if any(a.kind == ArtefactKind.MANIFEST.value for a in row.artefacts) and row.key_fingerprint:
+        raise abort(
+            403,
+            f"The {key} of this result comes from its signed manifest and cannot be changed.",
+        )
+    if value is None:
+        return
+    state = get_state(request)
+    meta = row.meta or {}
+    guideline = value if key == "guideline" else str(meta.get("guideline") or "")
+    target = value if key == "target" else str(meta.get("target") or "")
+    try:
+        ingest.check_metadata(
+            state.guidelines,
+            guideline or state.settings.default_guideline,
+            target or state.settings.default_target,
+            tuple(row.add_ons or ()),
+        )
+    except ingest.IngestRefused as exc:
+        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
 
 
 @router.get("/{result_id}/meta", summary="Metadata of a result")
@@ -121,6 +141,7 @@ async def set_meta_item(
         raise ApiError(400, "Metadata value must be non-empty printable text")
     row = get_visible(db, user, result_id)
     _writable(user, row, key)
+    _check_scoring_change(request, row, key, value)
     before = (row.meta or {}).get(key)
     row.meta = {**(row.meta or {}), key: value}
     if key in ("guideline", "target"):
@@ -140,6 +161,7 @@ def delete_meta_item(
 ) -> Response:
     row = get_visible(db, user, result_id)
     _writable(user, row, key)
+    _check_scoring_change(request, row, key, None)
     meta = dict(row.meta or {})
     if key not in meta:
         raise ApiError(404, f"Metadata key {key} not found for test result {result_id}")

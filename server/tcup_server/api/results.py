@@ -16,7 +16,14 @@ from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
 from tcup_server.services import access
-from tcup_server.services.ingest import Upload, ingest
+from tcup_server.services.ingest import (
+    MAX_DURATION,
+    MAX_NAME_LENGTH,
+    QUERY_METADATA,
+    IngestRefused,
+    Upload,
+    ingest,
+)
 from tcup_server.state import get_state
 
 router = APIRouter(prefix="/v1/results", tags=["results"])
@@ -79,37 +86,58 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def _int_param(value: str | None, name: str) -> int:
+def _int_param(value: str | None, name: str, limit: int | None = None) -> int:
     if value is None or value == "":
         return 0
+    if len(value) > 20:
+        raise ApiError(400, f"Invalid {name}: must be an integer of at most 20 digits")
     try:
         number = int(value)
     except ValueError:
         raise ApiError(400, f"Invalid {name}: must be an integer") from None
     if number < 0:
         raise ApiError(400, f"Invalid {name}: must not be negative")
+    if limit is not None and number > limit:
+        raise ApiError(400, f"Invalid {name}: must be at most {limit}")
     return number
+
+
+def _name_param(value: str | None, name: str) -> str | None:
+    """A guideline, target or add-on name from the query: short printable text or nothing."""
+    if value is None or value == "":
+        return None
+    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
+        raise ApiError(400, f"Invalid {name}: at most {MAX_NAME_LENGTH} printable characters")
+    return value
 
 
 def upload_from_request(request: Request, body: bytes, kind: str | None = None) -> Upload:
     q = request.query_params
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    add_ons = tuple(
+        _name_param(a.strip(), "add_on") or "" for v in q.getlist("add_on") for a in v.split(",")
+    )
     return Upload(
         body=body,
         kind=kind or ("subunit" if ctype in SUBUNIT_TYPES else "json"),
         signature=request.headers.get("x-signature"),
         public_key=request.headers.get("x-public-key"),
         idempotency_key=(request.headers.get("idempotency-key") or "").strip()[:255] or None,
-        guideline=q.get("guideline") or None,
-        target=q.get("target") or None,
-        add_ons=tuple(a for v in q.getlist("add_on") for a in v.split(",") if a.strip()),
-        cpid=q.get("cpid") or None,
-        duration_seconds=_int_param(q.get("duration_seconds"), "duration_seconds"),
+        query_metadata=tuple(n for n in QUERY_METADATA if n in q),
+        guideline=_name_param(q.get("guideline"), "guideline"),
+        target=_name_param(q.get("target"), "target"),
+        add_ons=tuple(a for a in add_ons if a),
+        cpid=_name_param(q.get("cpid"), "cpid") if "cpid" in q else None,
+        duration_seconds=_int_param(q.get("duration_seconds"), "duration_seconds", MAX_DURATION),
     )
 
 
 async def store_upload(request: Request, upload: Upload) -> JSONResponse:
-    receipt = await run_in_threadpool(ingest, get_state(request).ingest, upload)
+    """Ingest ``upload``: 201 with the receipt, also for a replay (``Idempotent-Replayed``)."""
+    try:
+        receipt = await run_in_threadpool(ingest, get_state(request).ingest, upload)
+    except IngestRefused as exc:
+        raise ApiError(exc.status, exc.title, detail=exc.detail) from None
     headers = {"Location": f"/v1/results/{receipt.test_id}"}
     if receipt.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -281,7 +309,8 @@ def get_result(
         sha256=row.upload_sha256,
         score=row.score,
         capabilities=(row.score or {}).get("capabilities"),
-        verdict=(row.score or {}).get("verdict", "not scored"),
+        verdict=row.verdict or "not scored",
+        score_basis=row.score_basis,
         published_at=row.published_at.strftime(DATE_FORMAT) if row.published_at else None,
     )
     if role in ("owner", "foundation"):

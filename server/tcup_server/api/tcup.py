@@ -1,4 +1,4 @@
-"""TCUP's own endpoints: the extended upload and the server's receipt key."""
+"""TCUP's own endpoints: the whole signed run (``tcup.submission``) and the receipt key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from tcup import signing
+from tcup import signing, submission
 from tcup_server.api.results import read_body, store_upload, upload_from_request
 from tcup_server.errors import ApiError
 from tcup_server.services.ingest import RECEIPT_FIELDS
@@ -17,7 +17,7 @@ from tcup_server.state import get_state
 
 router = APIRouter(prefix="/v1/tcup", tags=["tcup"])
 
-PARTS = ("results", "subunit", "extended", "manifest")
+PARTS = (*submission.PART_FILES, submission.ENVELOPE)
 
 EXTENDED_DOC = {
     "requestBody": {
@@ -50,16 +50,20 @@ def split_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
             if name in parts:
                 raise ApiError(400, "Malformed request", detail=f"part '{name}' given twice")
             parts[name] = part.get_payload(decode=True) or b""
-    if "results" not in parts and "subunit" not in parts:
-        raise ApiError(400, "Malformed request", detail="a 'results' or 'subunit' part is required")
+    missing = [p for p in (submission.ENVELOPE, *submission.REQUIRED_PARTS) if p not in parts]
+    if missing:
+        raise ApiError(
+            400, "Malformed request", detail=f"part(s) {', '.join(missing)} are required"
+        )
     return parts
 
 
 @router.post("/results", status_code=201, openapi_extra=EXTENDED_DOC)
 async def upload_extended(request: Request) -> JSONResponse:
-    """Results + raw subunit + extended results + manifest, signed over the whole body."""
+    """A whole run (tcup.submission/1): the signature covers the envelope, which lists
+    the sha256 of every part; guideline, target and add-ons come from the manifest."""
     body = await read_body(request)
-    upload = upload_from_request(request, body, kind="extended")
+    upload = upload_from_request(request, body, kind="tcup")
     upload.parts = split_multipart(request.headers.get("content-type", ""), body)
     return await store_upload(request, upload)
 

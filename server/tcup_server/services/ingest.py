@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tcup import signing
 from tcup.errors import InputError
-from tcup_server.errors import ApiError, abort
 from tcup_server.models import (
     Artefact,
     ArtefactKind,
@@ -41,7 +40,7 @@ from tcup_server.storage import ArtefactStore
 LOG = logging.getLogger(__name__)
 
 MAX_NAME = 512
-RECEIPT_FIELDS = ("test_id", "url", "sha256", "created_at", "key_fingerprint")
+RECEIPT_FIELDS = ("test_id", "url", "sha256", "created_at", "key_fingerprint", "covered")
 ANONYMOUS_DISABLED = (
     "Anonymous result uploads are disabled, please create a user account and sign your results."
 )
@@ -50,22 +49,45 @@ KEY_NOT_FOUND = (
 )
 
 
+#: query parameters that set metadata; never accepted on a signed upload (not signed)
+QUERY_METADATA = ("guideline", "target", "add_on", "cpid", "duration_seconds")
+MAX_DURATION = 7 * 24 * 3600  # a week: longer is not a Tempest run
+MAX_JSON_INT = 2**53
+MAX_NAME_LENGTH = 64  # guideline and target names (column width)
+
+
+class IngestRefused(InputError):
+    """An upload the server refuses: ``status``, ``title`` and ``detail`` are its answer."""
+
+    def __init__(self, status: int, title: str, detail: str | None = None) -> None:
+        super().__init__(title, hint=detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+
+
 @dataclass
 class Upload:
     """What the API layer took from one request; nothing here is trusted yet."""
 
-    body: bytes  # the exact bytes received (what was signed)
-    kind: str = "json"  # json | subunit | extended
+    body: bytes  # the exact bytes received
+    kind: str = "json"  # json | subunit | tcup (the native multipart submission)
     signature: str | None = None
     public_key: str | None = None
     idempotency_key: str | None = None
+    #: the metadata query parameters present in the request (unsigned, whatever the kind)
+    query_metadata: tuple[str, ...] = ()
     guideline: str | None = None
     target: str | None = None
     add_ons: tuple[str, ...] = ()
     cpid: str | None = None  # subunit uploads only
     duration_seconds: int = 0  # subunit uploads only
-    # extended uploads: the parts, already split out of the signed body
+    # native uploads: the parts, envelope included, already split out of the body
     parts: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def signed(self) -> bool:
+        return self.signature is not None or self.public_key is not None
 
 
 @dataclass(frozen=True)
@@ -75,6 +97,7 @@ class Receipt:
     sha256: str
     created_at: str
     key_fingerprint: str | None
+    covered: dict[str, Any]
     receipt_signature: str
     replayed: bool = False
 
@@ -85,6 +108,7 @@ class Receipt:
             "sha256": self.sha256,
             "created_at": self.created_at,
             "key_fingerprint": self.key_fingerprint,
+            "covered": self.covered,
             "receipt_signature": self.receipt_signature,
         }
 
@@ -111,81 +135,92 @@ class IngestContext:
 
 @dataclass
 class _Checked:
-    """A validated upload, ready to store."""
+    """A validated upload, ready to score and store."""
 
     body: dict[str, Any]
     names: list[str]
     fingerprint: str | None
     owner_id: int | None
     artefacts: dict[str, tuple[bytes, str]]  # kind -> (bytes, content type)
+    signed_sha256: str  # digest of what the signature covers (the body, or the envelope)
+    signed_digest: str | None  # identity of a signed upload: key + signed_sha256
+    guideline: str | None  # None: the server's default
+    target: str | None
+    add_ons: tuple[str, ...]
+    states: dict[str, str] | None  # every test's state, when the upload has them
     manifest: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- validation
 
 
-def _refstack_body(upload: Upload) -> dict[str, Any]:
-    """The RefStack JSON of the upload: parsed (json) or built from subunit by tcup.results."""
+def _refstack_body(source: bytes) -> dict[str, Any]:
+    """The parsed RefStack JSON, checked by tcup.results in RefStack's order."""
     from tcup import results
 
-    if upload.kind == "subunit":
-        return _body_from_subunit(upload.body, upload.cpid, upload.duration_seconds)
-    source = upload.parts.get("results", b"") if upload.kind == "extended" else upload.body
-    if upload.kind == "extended" and not source and "subunit" in upload.parts:
-        return _body_from_subunit(upload.parts["subunit"], upload.cpid, upload.duration_seconds)
     try:
         data = json.loads(source)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "Malformed request", detail="the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise IngestRefused(400, "Malformed request", "the body is not JSON") from None
     try:
         results.read_refstack(source)
     except InputError as exc:
         problems = getattr(exc, "problems", ())
         # RefStack checks the signature before refusing an empty list: keep its order.
         if not (problems and all(p.startswith("results: empty") for p in problems)):
-            raise ApiError(400, "Request doesnt correspond to schema", detail=exc.message) from None
+            raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
     if not isinstance(data, dict):  # read_refstack accepted it, so this cannot happen
-        raise ApiError(400, "Request doesnt correspond to schema")
+        raise IngestRefused(400, "Request doesnt correspond to schema")
     return data
 
 
-def _body_from_subunit(stream: bytes, cpid: str | None, duration: int) -> dict[str, Any]:
+def _read_subunit(stream: bytes) -> Any:
     from tcup import results
 
-    if not cpid:
-        raise ApiError(
-            400, "Missing cpid", detail="a subunit upload needs the cpid query parameter"
-        )
     try:
-        run = results.read_subunit(stream)
+        return results.read_subunit(stream)
     except InputError as exc:
-        raise ApiError(400, "Malformed subunit stream", detail=exc.message) from None
-    return results.refstack_body(run, cpid, duration)
+        raise IngestRefused(400, "Malformed subunit stream", exc.message) from None
+
+
+def check_duration(value: Any, where: str) -> int:
+    """A run's duration in seconds: an integer from 0 to a week."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise IngestRefused(
+            400, "Request doesnt correspond to schema", f"{where} is not an integer"
+        )
+    if not 0 <= value <= MAX_DURATION:
+        raise IngestRefused(
+            400,
+            "Request doesnt correspond to schema",
+            f"{where} must be from 0 to {MAX_DURATION} seconds (a week), not {value}",
+        )
+    return value
 
 
 def _check_names(body: Mapping[str, Any], max_tests: int) -> list[str]:
     items = body.get("results") or []
     if len(items) > max_tests:
-        raise ApiError(413, f"Too many tests: {len(items)} (at most {max_tests})")
+        raise IngestRefused(413, f"Too many tests: {len(items)} (at most {max_tests})")
     names: list[str] = []
     seen: set[str] = set()
     for item in items:
         name = item.get("name") if isinstance(item, dict) else None
         if not isinstance(name, str) or not name or len(name) > MAX_NAME:
-            raise ApiError(
+            raise IngestRefused(
                 400,
                 "Request doesnt correspond to schema",
-                detail=f"test names must be 1 to {MAX_NAME} characters",
+                f"test names must be 1 to {MAX_NAME} characters",
             )
         if not name.isprintable():
-            raise ApiError(
+            raise IngestRefused(
                 400,
                 "Request doesnt correspond to schema",
-                detail=f"test name {name[:80]!r} contains non-printable characters",
+                f"test name {name[:80]!r} contains non-printable characters",
             )
         if name in seen:
-            raise ApiError(
-                400, "Request doesnt correspond to schema", detail=f"duplicate test name {name!r}"
+            raise IngestRefused(
+                400, "Request doesnt correspond to schema", f"duplicate test name {name!r}"
             )
         seen.add(name)
         names.append(name)
@@ -194,7 +229,7 @@ def _check_names(body: Mapping[str, Any], max_tests: int) -> list[str]:
 
 def _check_signature(upload: Upload, signed_bytes: bytes) -> str | None:
     """RefStack's order: hex decode, key parse, verify.  Returns the key fingerprint."""
-    if upload.signature is None and upload.public_key is None:
+    if not upload.signed:
         return None
     signature = (upload.signature or "").strip()
     try:
@@ -202,127 +237,383 @@ def _check_signature(upload: Upload, signed_bytes: bytes) -> str | None:
         if not signature:
             raise ValueError
     except ValueError:
-        raise ApiError(400, "Malformed signature") from None
+        raise IngestRefused(400, "Malformed signature") from None
     try:
         signing.load_public_key(upload.public_key or "")
     except InputError as exc:
-        raise ApiError(400, "Malformed public key", detail=exc.message) from None
+        raise IngestRefused(400, "Malformed public key", exc.message) from None
     try:
         signing.verify(signed_bytes, signature, upload.public_key or "")
     except InputError as exc:
-        raise ApiError(400, "Signature verification failed", detail=exc.message) from None
+        raise IngestRefused(400, "Signature verification failed", exc.message) from None
     return signing.fingerprint(upload.public_key or "")
+
+
+def _refuse_unsigned_metadata(upload: Upload) -> None:
+    """Nothing unsigned may set metadata of a signed upload."""
+    if upload.signed and upload.query_metadata:
+        names = ", ".join(upload.query_metadata)
+        raise IngestRefused(
+            400,
+            "Unsigned metadata refused",
+            f"query parameter(s) {names} are not covered by the signature, so they may not "
+            "set metadata of a signed upload; send the run with its signed manifest to "
+            "POST /v1/tcup/results (tcup upload does), or set guideline and target after "
+            "the upload through /v1/results/{id}/meta",
+        )
 
 
 def _owner(session: Session, fingerprint: str | None, allow_anonymous: bool) -> int | None:
     if fingerprint is None:
         if not allow_anonymous:
-            raise abort(401, ANONYMOUS_DISABLED)
+            raise IngestRefused(401, "Unauthorized", ANONYMOUS_DISABLED)
         return None
     key = session.scalar(
         select(PubKey).where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
     )
     if key is None or key.user.disabled_at is not None:
-        raise abort(401, KEY_NOT_FOUND)
+        raise IngestRefused(401, "Unauthorized", KEY_NOT_FOUND)
     return key.user_id
 
 
+def _read_manifest(data: bytes) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise IngestRefused(400, "Malformed manifest", "manifest.json is not JSON") from None
+    if not isinstance(manifest, dict):
+        raise IngestRefused(400, "Malformed manifest", "manifest.json must be a JSON object")
+    for key in ("guideline", "target"):
+        if not isinstance(manifest.get(key), str) or not manifest[key]:
+            raise IngestRefused(400, "Malformed manifest", f"manifest.json has no {key}")
+    add_ons = manifest.get("add_ons") or []
+    if not isinstance(add_ons, list) or not all(isinstance(a, str) and a for a in add_ons):
+        raise IngestRefused(400, "Malformed manifest", "manifest.json add_ons: not names")
+    _check_numbers(manifest, "manifest.json")
+    return manifest
+
+
+def _check_numbers(value: Any, where: str) -> None:
+    """No negative count or time, no integer beyond JSON's exact range (2**53)."""
+    stack = [(where, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{k}", v) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(item))
+        elif (
+            isinstance(item, int | float)
+            and not isinstance(item, bool)
+            and not 0 <= item < MAX_JSON_INT
+        ):
+            raise IngestRefused(
+                400, "Malformed manifest", f"{path}: {item} is negative or too large"
+            )
+
+
+def check_metadata(
+    guidelines: GuidelineDirectory, guideline: str, target: str, add_ons: tuple[str, ...]
+) -> None:
+    """Guideline, target and add-on names must be those of the synced guidelines (else 400)."""
+    known = {f.file.removesuffix(".json"): guidelines.load(f.file) for f in guidelines.files()}
+    main = known.get(guideline.removesuffix(".json"))
+    if main is None or main.kind != "platform":
+        valid = [n for n, g in known.items() if g is not None and g.kind == "platform"]
+        raise IngestRefused(
+            400,
+            "Unknown guideline",
+            f"guideline {guideline[:MAX_NAME_LENGTH]!r} is not one of this server's: "
+            + (", ".join(valid) or "none"),
+        )
+    try:
+        main.resolve_target(target)
+    except InputError:
+        raise IngestRefused(
+            400,
+            "Unknown target",
+            f"guideline {main.id} has no target {target[:MAX_NAME_LENGTH]!r}; valid targets: "
+            + ", ".join(main.target_names()),
+        ) from None
+    for name in add_ons:
+        add_on = known.get(name.removesuffix(".json"))
+        if add_on is None or add_on.kind != "add-on":
+            valid = [n for n, g in known.items() if g is not None and g.kind == "add-on"]
+            raise IngestRefused(
+                400,
+                "Unknown add-on",
+                f"add-on {name[:MAX_NAME_LENGTH]!r} is not one of this server's: "
+                + (", ".join(valid) or "none"),
+            )
+
+
+def _signed_digest(fingerprint: str | None, signed_sha256: str) -> str | None:
+    if fingerprint is None:
+        return None
+    return hashlib.sha256(f"{fingerprint}\n{signed_sha256}".encode()).hexdigest()
+
+
+def _check_native(upload: Upload) -> tuple[bytes, dict[str, Any], dict[str, str] | None]:
+    """The envelope, the manifest and every test's state of a native submission."""
+    from tcup import results, submission
+
+    envelope = upload.parts.get(submission.ENVELOPE)
+    if envelope is None:
+        raise IngestRefused(
+            400,
+            "Malformed request",
+            f"a submission needs its '{submission.ENVELOPE}' part ({submission.SCHEMA}), "
+            "which the signature covers",
+        )
+    parts = {k: v for k, v in upload.parts.items() if k != submission.ENVELOPE}
+    try:
+        submission.check_parts(envelope, parts)
+    except InputError as exc:
+        raise IngestRefused(400, "Malformed submission", exc.message) from None
+    manifest = _read_manifest(parts["manifest"])
+    states = None
+    if "extended" in parts:
+        try:
+            extended = results.read_extended(parts["extended"], "results-extended.json")
+        except InputError as exc:
+            raise IngestRefused(400, "Malformed extended results", exc.message) from None
+        states = dict(extended.results.states())
+    elif "subunit" in parts:
+        states = dict(_read_subunit(parts["subunit"]).states())
+    return envelope, manifest, states
+
+
 def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
-    """Validate ``upload`` in RefStack's order; raise ``ApiError`` on the first problem."""
-    body = _refstack_body(upload)
-    fingerprint = _check_signature(upload, upload.body)
+    """Validate ``upload`` in RefStack's order; raise ``IngestRefused`` on the first problem."""
+    from tcup import results
+
+    manifest = None
+    states = None
+    if upload.kind == "tcup":
+        envelope, manifest, states = _check_native(upload)
+        signed_bytes = envelope
+        body = _refstack_body(upload.parts["results"])
+    elif upload.kind == "subunit":
+        signed_bytes = upload.body
+        run = _read_subunit(upload.body)
+        states = dict(run.states())
+        body = results.refstack_body(run, upload.cpid or "-", upload.duration_seconds)
+    else:
+        signed_bytes = upload.body
+        body = _refstack_body(upload.body)
+    fingerprint = _check_signature(upload, signed_bytes)
+    _refuse_unsigned_metadata(upload)
+    if upload.kind == "subunit" and not upload.cpid:
+        raise IngestRefused(
+            400,
+            "Missing cpid",
+            "a signed subunit stream cannot carry its cpid (the query is not signed): send "
+            "the RefStack body (tcup upload-subunit) or the run to POST /v1/tcup/results"
+            if upload.signed
+            else "a subunit upload needs the cpid query parameter",
+        )
+    check_duration(body.get("duration_seconds"), "duration_seconds")
     names = _check_names(body, ctx.max_tests)
     if not names:
-        raise ApiError(400, "Uploaded results must contain at least one passing test.")
+        raise IngestRefused(400, "Uploaded results must contain at least one passing test.")
     owner_id = _owner(session, fingerprint, ctx.allow_anonymous)
-    artefacts: dict[str, tuple[bytes, str]] = {
-        ArtefactKind.UPLOAD.value: (upload.body, _content_type(upload.kind))
-    }
-    manifest = None
-    if upload.kind == "subunit":
+
+    if manifest is not None:
+        guideline, target = manifest["guideline"], manifest["target"]
+        add_ons = tuple(manifest.get("add_ons") or ())
+    else:
+        guideline, target, add_ons = upload.guideline, upload.target, upload.add_ons
+    if guideline or target or add_ons:
+        check_metadata(
+            ctx.guidelines,
+            guideline or ctx.default_guideline,
+            target or ctx.default_target,
+            add_ons,
+        )
+
+    artefacts: dict[str, tuple[bytes, str]] = {}
+    if upload.kind == "tcup":
+        from tcup import submission
+
+        artefacts[ArtefactKind.UPLOAD.value] = (upload.parts["results"], "application/json")
+        artefacts[ENVELOPE_KIND] = (signed_bytes, ENVELOPE_TYPE)
+        for kind in ("subunit", "extended", "manifest"):
+            if kind in upload.parts:
+                ctype = "application/octet-stream" if kind == "subunit" else "application/json"
+                artefacts[kind] = (upload.parts[kind], ctype)
+        assert set(upload.parts) <= {*submission.PART_FILES, submission.ENVELOPE}
+    elif upload.kind == "subunit":
+        artefacts[ArtefactKind.UPLOAD.value] = (upload.body, "application/octet-stream")
         artefacts[ArtefactKind.SUBUNIT.value] = (upload.body, "application/octet-stream")
-    for kind, ctype in (
-        ("subunit", "application/octet-stream"),
-        ("extended", "application/json"),
-        ("manifest", "application/json"),
-    ):
-        if kind in upload.parts:
-            artefacts[kind] = (upload.parts[kind], ctype)
-    if "manifest" in upload.parts:
-        try:
-            manifest = json.loads(upload.parts["manifest"])
-        except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "Malformed manifest", detail="manifest is not JSON") from None
-        if not isinstance(manifest, dict):
-            raise ApiError(400, "Malformed manifest", detail="manifest must be a JSON object")
-    return _Checked(body, names, fingerprint, owner_id, artefacts, manifest)
-
-
-def _content_type(kind: str) -> str:
-    return {
-        "json": "application/json",
-        "subunit": "application/octet-stream",
-        "extended": "multipart/form-data",
-    }[kind]
+    else:
+        artefacts[ArtefactKind.UPLOAD.value] = (upload.body, "application/json")
+    if upload.kind == "subunit":
+        body = {**body, "cpid": upload.cpid}
+    signed_sha = hashlib.sha256(signed_bytes).hexdigest()
+    return _Checked(
+        body=body,
+        names=names,
+        fingerprint=fingerprint,
+        owner_id=owner_id,
+        artefacts=artefacts,
+        signed_sha256=signed_sha,
+        signed_digest=_signed_digest(fingerprint, signed_sha),
+        guideline=guideline,
+        target=target,
+        add_ons=tuple(add_ons),
+        states=states,
+        manifest=manifest,
+    )
 
 
 # ------------------------------------------------------------------- scoring
 
 
-def score_result(
-    guidelines: GuidelineDirectory, guideline: str, target: str, names: list[str], add_ons=()
-) -> tuple[dict[str, Any] | None, str | None]:
-    """(score summary, guideline sha256) with tcup.scoring; (None, None) if it cannot be scored."""
-    from tcup import scoring
+@dataclass(frozen=True)
+class Scored:
+    summary: dict[str, Any] | None  # None: the server cannot score it
+    guideline_sha256: str | None
+    verdict: str | None
+
+
+def score_run(
+    guidelines: GuidelineDirectory,
+    guideline: str,
+    target: str,
+    names: list[str],
+    add_ons: tuple[str, ...] = (),
+    states: Mapping[str, str] | None = None,
+) -> Scored:
+    """Score a run with ``tcup.scoring.score_run``, as ``tcup run`` and ``tcup report`` do.
+
+    ``states`` (every test's state, from a subunit stream or extended results)
+    when the upload has them; else the passed ``names`` are all that is known.
+    """
+    from tcup import report, scoring
 
     parsed = guidelines.load(guideline)
     if parsed is None:
         LOG.info("result not scored: guideline %s is not on this server", guideline)
-        return None, None
+        return Scored(None, None, None)
     extra = []
     for name in add_ons:
         add_on = guidelines.load(name)
         if add_on is None:
             LOG.info("result not scored: add-on %s is not on this server", name)
-            return None, parsed.sha256
+            return Scored(None, parsed.sha256, None)
         extra.append(add_on)
+    run_states = dict(states) if states is not None else dict.fromkeys(names, "passed")
     try:
-        result = scoring.score(parsed, target, dict.fromkeys(names, "passed"), add_ons=extra)
+        result = scoring.score_run(parsed, target, run_states, extra)  # type: ignore[arg-type]
     except InputError as exc:
         LOG.info("result not scored: %s", exc.message)
-        return None, parsed.sha256
-    return score_summary(result), parsed.sha256
+        return Scored(None, parsed.sha256, None)
+    summary = score_summary(result, "states" if states is not None else "passed")
+    return Scored(summary, parsed.sha256, report.verdict(result))
 
 
-def score_summary(result: Any) -> dict[str, Any]:
-    """A JSON form of a ``tcup.scoring.Score`` for storage and the results API."""
+def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
+    """A JSON form of a ``tcup.scoring.Score`` for storage and the results API.
+
+    Outcomes, counts and the verdict line are those of ``tcup report``'s JSON
+    (``tcup.report.report_json``); ``tests`` keeps the state of every test that
+    did not pass, so pages never need the artefacts to tell failed from not run.
+    """
+    from tcup import report
+
+    full = report.report_json(result)
     return {
         "guideline": result.guideline_id,
         "guideline_sha256": result.guideline_sha256,
         "target": result.target,
         "add_ons": list(result.add_ons),
         "qualifies": result.qualifies,
-        "verdict": "qualifies" if result.qualifies else "does not qualify",
+        "verdict": full["verdict"],
+        "basis": basis,
         "missing_required": list(result.missing_required),
         "required_passed": result.required_passed,
         "required_total": result.required_total,
         "capabilities": [
             {
-                "name": c.name,
-                "status": c.status,
-                "component": c.component,
-                "outcome": c.outcome,
-                "passed": c.passed_count,
-                "total": c.total,
-                "flagged": c.flagged_count,
-                "failed_tests": [t.name for t in c.failed_tests],
+                "name": c["name"],
+                "status": c["status"],
+                "component": c["component"],
+                "guideline": c["guideline"],
+                "outcome": c["outcome"],
+                "passed": c["passed"],
+                "total": c["total"],
+                "flagged": c["flagged"],
+                "failed_tests": c["failed_tests"],
+                "tests": {
+                    t["name"]: {"state": t["state"], "flagged": t["flagged"]}
+                    for t in c["tests"]
+                    if t["state"] != "passed"
+                },
             }
-            for c in result.capabilities
+            for c in full["capabilities"]
         ],
     }
 
 
+def apply_score(row: Result, scored: Scored) -> None:
+    row.score = scored.summary
+    row.guideline_sha256 = scored.guideline_sha256
+    row.qualifies = scored.summary["qualifies"] if scored.summary else None
+    row.verdict = scored.verdict
+    row.score_basis = scored.summary["basis"] if scored.summary else None
+
+
+def stored_states(store: ArtefactStore, row: Result) -> dict[str, str] | None:
+    """Every test's state from the run's stored extended results or subunit stream."""
+    from tcup import results
+
+    kinds = {a.kind: a for a in row.artefacts}
+    try:
+        if ArtefactKind.EXTENDED.value in kinds:
+            data = store.get(kinds[ArtefactKind.EXTENDED.value].storage_key)
+            return dict(results.read_extended(data, "results-extended.json").results.states())
+        if ArtefactKind.SUBUNIT.value in kinds:
+            data = store.get(kinds[ArtefactKind.SUBUNIT.value].storage_key)
+            return dict(results.read_subunit(data).states())
+    except InputError:
+        LOG.warning("result %s: stored test states unreadable", row.id)
+    return None
+
+
+def rescore(ctx: IngestContext, row: Result) -> None:
+    """Score ``row`` again against its (changed) guideline and target, from what it stored."""
+    states = stored_states(ctx.store, row) if row.score_basis == "states" else None
+    names = row.tests.names() if row.tests else []
+    apply_score(
+        row,
+        score_run(
+            ctx.guidelines,
+            row.guideline or ctx.default_guideline,
+            row.target or ctx.default_target,
+            names,
+            tuple(row.add_ons or ()),
+            states,
+        ),
+    )
+
+
 # ------------------------------------------------------------------ storing
+
+ENVELOPE_KIND = "envelope"
+ENVELOPE_TYPE = "application/vnd.tcup.submission+json"
+
+
+def covered(row: Result) -> dict[str, Any]:
+    """What the upload's signature covered: the body, or the envelope and its parts."""
+    kinds = {a.kind: a.sha256 for a in row.artefacts}
+    if ENVELOPE_KIND in kinds:
+        parts = {
+            "results" if kind == ArtefactKind.UPLOAD.value else kind: sha
+            for kind, sha in kinds.items()
+            if kind != ENVELOPE_KIND
+        }
+        return {"signed": "envelope", "sha256": row.upload_sha256, "parts": parts}
+    return {"signed": "body", "sha256": row.upload_sha256}
 
 
 def _receipt(ctx: IngestContext, row: Result, replayed: bool = False) -> Receipt:
@@ -332,9 +623,16 @@ def _receipt(ctx: IngestContext, row: Result, replayed: bool = False) -> Receipt
         "sha256": row.upload_sha256,
         "created_at": row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
         "key_fingerprint": row.key_fingerprint,
+        "covered": covered(row),
     }
     signature = signing.sign(receipt_payload(fields), ctx.receipt_key)
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
+
+
+def _signed_replay(ctx: IngestContext, session: Session, digest: str) -> Receipt | None:
+    """The first record of this signed content, whatever the Idempotency-Key said."""
+    row = session.scalar(select(Result).where(Result.signed_digest == digest))
+    return _receipt(ctx, row, replayed=True) if row is not None else None
 
 
 def _replay(
@@ -344,10 +642,10 @@ def _replay(
     if row is None:
         return None
     if row.request_sha256 != request_sha:
-        raise ApiError(
+        raise IngestRefused(
             422,
             "Idempotency-Key reused with a different body",
-            detail=f"key {key!r} was first used for another upload; use a new key",
+            f"key {key!r} was first used for another upload; use a new key",
         )
     result = session.get(Result, row.result_id)
     if result is None:  # the result was deleted since: treat as a new upload
@@ -358,23 +656,30 @@ def _replay(
 
 
 def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
-    """Validate, score and store one upload; return its signed receipt."""
-    request_sha = hashlib.sha256(upload.body).hexdigest()
+    """Validate, score and store one upload; return its signed receipt.
+
+    A signed upload is identified by its key and signed content: sending the
+    same signed content again (any Idempotency-Key, any query) answers the
+    first record.  The Idempotency-Key only matters for anonymous uploads.
+    """
     with ctx.sessions() as session:
         checked = check(ctx, upload, session)
-        scope = checked.fingerprint or "anonymous"
+        request_sha = checked.signed_sha256
+        scope = "anonymous"
         key = upload.idempotency_key or request_sha
-        replay = _replay(ctx, session, scope, key, request_sha)
+        if checked.signed_digest is not None:
+            replay = _signed_replay(ctx, session, checked.signed_digest)
+        else:
+            replay = _replay(ctx, session, scope, key, request_sha)
         if replay is not None:
             session.commit()
             return replay
         session.rollback()
 
-    meta_guideline = upload.guideline or (checked.manifest or {}).get("guideline")
-    guideline = str(meta_guideline or ctx.default_guideline)
-    target = str(upload.target or (checked.manifest or {}).get("target") or ctx.default_target)
-    add_ons = tuple(upload.add_ons or (checked.manifest or {}).get("add_ons") or ())
-    summary, guideline_sha = score_result(ctx.guidelines, guideline, target, checked.names, add_ons)
+    guideline = checked.guideline or ctx.default_guideline
+    target = checked.target or ctx.default_target
+    add_ons = checked.add_ons
+    scored = score_run(ctx.guidelines, guideline, target, checked.names, add_ons, checked.states)
 
     result_id = new_id()
     stored: list[str] = []
@@ -394,7 +699,7 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
                 )
             )
         meta: dict[str, Any] = {"guideline": guideline, "target": target}
-        if upload.add_ons:
+        if add_ons:
             meta["add_ons"] = ",".join(add_ons)
         row = Result(
             id=result_id,
@@ -402,27 +707,27 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
             cpid=str(checked.body["cpid"]),
             duration_seconds=int(checked.body["duration_seconds"]),
             guideline=guideline,
-            guideline_sha256=guideline_sha,
             target=target,
             add_ons=list(add_ons),
             upload_sha256=request_sha,
             key_fingerprint=checked.fingerprint,
+            signed_digest=checked.signed_digest,
             passed_count=len(checked.names),
-            score=summary,
-            qualifies=summary["qualifies"] if summary else None,
             meta=meta,
             created_at=utcnow().replace(microsecond=0),
         )
+        apply_score(row, scored)
         row.tests = ResultTests.pack(checked.names)
         row.artefacts = rows
         with ctx.sessions() as session, session.begin():
             session.add(row)
             session.flush()  # the result row first: the idempotency key refers to it
-            session.add(
-                IdempotencyKey(
-                    scope=scope, key=key, request_sha256=request_sha, result_id=result_id
+            if checked.signed_digest is None:
+                session.add(
+                    IdempotencyKey(
+                        scope=scope, key=key, request_sha256=request_sha, result_id=result_id
+                    )
                 )
-            )
             session.add(
                 AuditEvent(
                     actor_id=checked.owner_id,
@@ -432,11 +737,15 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
                     details={"sha256": request_sha, "key_fingerprint": checked.fingerprint},
                 )
             )
+        receipt = _receipt(ctx, row)
     except IntegrityError:
         _cleanup(ctx.store, stored)
-        # A concurrent request with the same idempotency key won the race.
+        # A concurrent request with the same signed content (or idempotency key) won the race.
         with ctx.sessions() as session:
-            replay = _replay(ctx, session, scope, key, request_sha)
+            if checked.signed_digest is not None:
+                replay = _signed_replay(ctx, session, checked.signed_digest)
+            else:
+                replay = _replay(ctx, session, scope, key, request_sha)
             if replay is not None:
                 return replay
         raise
@@ -444,7 +753,7 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
         _cleanup(ctx.store, stored)
         raise
     LOG.info("stored result %s (%d tests, owner %s)", result_id, len(checked.names), scope)
-    return _receipt(ctx, row)
+    return receipt
 
 
 def _cleanup(store: ArtefactStore, keys: list[str]) -> None:

@@ -122,24 +122,24 @@ class CapabilityRow:
 
 
 def capability_rows(score: dict[str, Any] | None, details: dict[str, Any]) -> list[CapabilityRow]:
-    """The score stored at ingest, as table rows, required first; failures with details."""
+    """The score stored at ingest, as table rows, required first.
+
+    Outcomes and test states are the stored ones; ``details`` (staff only, from
+    the extended results) adds each failure's text and nothing else.
+    """
     rows = []
     for cap in (score or {}).get("capabilities") or []:
+        states = cap.get("tests") or {}
         failing = []
         for name in cap.get("failed_tests") or []:
+            state = (states.get(name) or {}).get("state", "not passed")
             found = details.get(name)
-            if found is None:
-                failing.append(TestRow(name, "not passed"))
-            else:
-                failing.append(TestRow(name, found.status, _detail_text(found)))
-        outcome = cap.get("outcome", "")
-        if outcome == "not run" and any(f.status == "failed" for f in failing):
-            outcome = "failed"  # the score only knew passed names; the run says these failed
+            failing.append(TestRow(name, state, _detail_text(found) if found else ""))
         rows.append(
             CapabilityRow(
                 name=cap.get("name", ""),
                 status=cap.get("status", ""),
-                outcome=outcome,
+                outcome=cap.get("outcome", ""),
                 passed=int(cap.get("passed", 0)),
                 total=int(cap.get("total", 0)),
                 flagged=int(cap.get("flagged", 0)),
