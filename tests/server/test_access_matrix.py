@@ -102,7 +102,7 @@ class World:
     user_ids: dict[str, int]
     versions: dict[str, str]  # "mine", "mine_2", "theirs"
 
-    def result(self, kind: str) -> str:
+    def result(self, kind: str, qualifies: bool = True) -> str:
         """A fresh result of ``kind``, uploaded by the uploader, written straight to the DB."""
         linked = {"linked": "mine", "cross": "theirs", "verified": "mine", "published": "mine"}
         with db.transaction(self.app.state.tcup.sessions) as session:
@@ -114,9 +114,9 @@ class World:
                 guideline="2020.06",
                 target="platform",
                 meta={"guideline": "2020.06", "target": "platform"},
-                score={"guideline": "2020.06", "qualifies": True, "capabilities": []},
-                qualifies=True,
-                verdict="qualifies",
+                score={"guideline": "2020.06", "qualifies": qualifies, "capabilities": []},
+                qualifies=qualifies,
+                verdict="qualifies" if qualifies else "does not qualify",
                 review_state="verified" if kind in ("verified", "published") else "submitted",
                 product_version_id=self.versions[linked[kind]] if kind in linked else None,
                 published_at=utcnow() if kind == "published" else None,
@@ -311,3 +311,48 @@ def test_no_door_links_a_result_to_another_vendor(world: World) -> None:
         )
         assert (api.status_code, page.status_code) == (403, 403), (api.text, page.text[:300])
         assert world.snapshot(result_id)[1] is None
+
+
+def test_verifying_a_result_that_does_not_qualify_needs_a_confirmation(world: World) -> None:
+    """Both doors refuse (409) until the reviewer confirms; the audit log records it; such
+    a result is never published."""
+    from tcup_server.models import AuditEvent
+
+    staff = world.pages["staff"]
+    page_id, api_id = world.result("linked", qualifies=False), world.result("linked", False)
+    form = {"csrf_token": world.csrf["staff"], "reason": "authentic partial run"}
+    started = staff.post(f"/results/{page_id}/review", data={**form, "to_state": "in_review"})
+    assert started.status_code == 303
+    shown = staff.get(f"/results/{page_id}").text
+    assert 'name="confirm_not_qualifying"' in shown
+    verify = {**form, "to_state": "verified"}
+    refused = staff.post(f"/results/{page_id}/review", data=verify)
+    assert refused.status_code == 409 and "does not qualify" in refused.text
+    assert world.snapshot(page_id)[2] == "in_review"
+    done = staff.post(
+        f"/results/{page_id}/review", data={**verify, "confirm_not_qualifying": "yes"}
+    )
+    assert done.status_code == 303 and world.snapshot(page_id)[2] == "verified"
+    assert "verified although it does not qualify" in staff.get(f"/results/{page_id}").text
+
+    url, headers = f"/v1/results/{api_id}", world.tokens["staff"]
+    refused = world.api.put(url, json={"verification_status": 1}, headers=headers)
+    assert refused.status_code == 409 and world.snapshot(api_id)[2] == "submitted"
+    body = {"verification_status": 1, "confirm_not_qualifying": True}
+    assert world.api.put(url, json=body, headers=headers).status_code == 200
+    with world.app.state.tcup.sessions() as session:
+        for result_id in (page_id, api_id):
+            event = (
+                session.query(AuditEvent)
+                .filter_by(result_id=result_id, action="review", to_state="verified")
+                .one()
+            )
+            assert event.details == {
+                "confirmed_not_qualifying": True,
+                "verdict": "does not qualify",
+            }
+    publish = world.pages["uploader"].post(
+        f"/results/{page_id}/publish", data={"csrf_token": world.csrf["uploader"]}
+    )
+    assert publish.status_code == 409 and "cannot be published" in publish.text
+    assert world.snapshot(page_id)[3] is None
