@@ -33,8 +33,6 @@ The rules:
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import aliased
 
@@ -213,8 +211,11 @@ def vendor_filter(user: User) -> ColumnElement[bool]:
 
 
 def is_vendor_admin(user: User | None, vendor: Organization) -> bool:
-    if is_staff(user) or user is None:
-        return is_staff(user)
+    """Staff, or an admin member of ``vendor``."""
+    if user is None:
+        return False
+    if user.is_staff:
+        return True
     return any(m.organization_id == vendor.id and m.role == "admin" for m in user.memberships)
 
 
@@ -228,7 +229,7 @@ def check_create_vendor(user: User | None) -> None:
         raise Forbidden("only staff may create vendors")
 
 
-def check_vendor_member(user: User | None, vendor_id: str, what: Any) -> None:
+def check_vendor_member(user: User | None, vendor_id: str, vendor_name: str) -> None:
     """Adding products and versions: staff and the vendor's members."""
     if not can_see_vendor(user, vendor_id):
-        raise Forbidden(f"only members of {what} may add its products and versions")
+        raise Forbidden(f"only members of {vendor_name} may add its products and versions")
