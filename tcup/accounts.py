@@ -19,6 +19,13 @@ test worker there are:
 Every name starts with ``tcup-<run id>-``, every project says in its
 description which tcup run made it, and the passwords are random and never
 leave the workspace's 0600 accounts file.
+
+For compute tests, each project gets a network and subnet of its own
+(``resources: network`` in the accounts file) unless the caller says a shared
+network serves them all.  When the pool is removed, whatever the tests left
+in its projects (servers, floating IPs, routers, ports, subnets, networks,
+security groups, volume snapshots, volumes) and the keypairs of its users
+are deleted first; what cannot be deleted is named.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +72,11 @@ class Account:
     project_name: str
     domain_name: str
     roles: tuple[str, ...]
+    network: str | None = None  # the project's own network, for servers Tempest boots
 
     def tempest_entry(self) -> dict[str, Any]:
         """This account as an entry of Tempest's accounts.yaml."""
-        return {
+        entry: dict[str, Any] = {
             "username": self.username,
             "password": self.password,
             "project_name": self.project_name,
@@ -75,6 +84,9 @@ class Account:
             "project_domain_name": self.domain_name,
             "roles": list(self.roles),
         }
+        if self.network:
+            entry["resources"] = {"network": self.network}
+        return entry
 
 
 @dataclass
@@ -85,6 +97,8 @@ class Pool:
     accounts: list[Account] = field(default_factory=list)
     user_ids: list[str] = field(default_factory=list, repr=False)
     project_ids: list[str] = field(default_factory=list, repr=False)
+    #: catalog services whose leftovers in the pool's projects are deleted with it
+    sweep: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -129,16 +143,21 @@ def provision(
     object_storage: bool = False,
     operator_role: str = MEMBER_ROLE,
     prefix: str | None = None,
+    sweep: Sequence[str] = (),
+    project_networks: bool = False,
 ) -> Pool:
     """Make the pool with the admin connection ``conn`` and write ``path`` (mode 0600).
 
     ``conn`` is an ``openstack.connection.Connection``.  On any failure what
-    was made so far is removed again before the error is raised.
+    was made so far is removed again before the error is raised.  ``sweep``
+    names the services (``compute``, ``network``, ``block-storage``) whose
+    leftovers :func:`remove` deletes; ``project_networks`` gives every project
+    a network and subnet of its own (they are swept with the project).
     """
     from openstack import exceptions as os_exc
 
     prefix = prefix or run_prefix()
-    pool = Pool(path=path)
+    pool = Pool(path=path, sweep=tuple(sweep))
     try:
         domain_obj = _domain(conn, domain)
         roles = {name: conn.identity.find_role(name) for name in _role_names(operator_role)}
@@ -166,6 +185,8 @@ def provision(
                 )
                 projects[spec.project] = project
                 pool.project_ids.append(project.id)
+                if project_networks:
+                    _project_network(conn, project, spec.project)
             password = secrets.token_urlsafe(24)
             user = conn.identity.create_user(
                 name=spec.username,
@@ -176,8 +197,9 @@ def provision(
             pool.user_ids.append(user.id)
             for role in dict.fromkeys(spec.roles):
                 conn.identity.assign_project_role_to_user(projects[spec.project], user, roles[role])
+            network = spec.project if project_networks else None
             pool.accounts.append(
-                Account(spec.username, password, spec.project, domain_obj.name, spec.roles)
+                Account(spec.username, password, spec.project, domain_obj.name, spec.roles, network)
             )
         write_accounts_file(path, pool.accounts)
     except os_exc.ForbiddenException as exc:
@@ -201,7 +223,7 @@ def remove(conn: Any, pool: Pool) -> list[str]:
     """Delete the pool's users and projects and its file; returns what could not be deleted."""
     from openstack import exceptions as os_exc
 
-    left: list[str] = []
+    left: list[str] = _sweep(conn, pool) if pool.sweep else []
     for kind, ids, delete in (
         ("user", pool.user_ids, conn.identity.delete_user),
         ("project", pool.project_ids, conn.identity.delete_project),
@@ -215,6 +237,96 @@ def remove(conn: Any, pool: Pool) -> list[str]:
                 LOG.warning("could not delete test %s %s: %s", kind, ident, _short(exc))
     with contextlib.suppress(FileNotFoundError):
         pool.path.unlink()
+    return left
+
+
+def _project_network(conn: Any, project: Any, name: str) -> None:
+    """A network and IPv4 subnet owned by ``project``, named like it."""
+    network = conn.network.create_network(name=name, project_id=project.id)
+    conn.network.create_subnet(
+        name=name,
+        network_id=network.id,
+        project_id=project.id,
+        ip_version=4,
+        cidr=PROJECT_CIDR,
+    )
+
+
+#: each project's own network: projects never share it, so one range serves all
+PROJECT_CIDR = "10.254.0.0/24"
+_SWEEP_WAIT = 60.0
+
+
+def _sweep(conn: Any, pool: Pool) -> list[str]:
+    """Delete what tests left in the pool's projects; returns what could not be deleted."""
+    left: list[str] = []
+    projects = set(pool.project_ids)
+
+    def attempt(what: str, delete: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            delete(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - every leftover is named, none stops the rest
+            left.append(what)
+            LOG.warning("could not delete %s: %s", what, _short(exc))
+
+    def listed(what: str, lister: Any, **query: Any) -> list[Any]:
+        try:
+            return list(lister(**query))
+        except Exception as exc:  # noqa: BLE001
+            LOG.warning("could not list %s of the test projects: %s", what, _short(exc))
+            return []
+
+    if "compute" in pool.sweep:
+        servers = [
+            s
+            for p in projects
+            for s in listed("servers", conn.compute.servers, all_projects=True, project_id=p)
+        ]
+        for server in servers:
+            attempt(f"server {server.name} ({server.id})", conn.compute.delete_server, server)
+        deadline = time.monotonic() + _SWEEP_WAIT
+        for server in servers:
+            with contextlib.suppress(Exception):
+                conn.compute.wait_for_delete(server, wait=max(1, int(deadline - time.monotonic())))
+        for user in pool.user_ids:
+            for keypair in listed("keypairs", conn.compute.keypairs, user_id=user):
+                attempt(
+                    f"keypair {keypair.name} of user {user}",
+                    conn.compute.delete_keypair,
+                    keypair,
+                    user_id=user,
+                )
+    if "block-storage" in pool.sweep:
+        for p in projects:
+            for snap in listed(
+                "snapshots", conn.block_storage.snapshots, all_projects=True, project_id=p
+            ):
+                attempt(f"volume snapshot {snap.id}", conn.block_storage.delete_snapshot, snap)
+            for volume in listed(
+                "volumes", conn.block_storage.volumes, all_projects=True, project_id=p
+            ):
+                attempt(f"volume {volume.id}", conn.block_storage.delete_volume, volume)
+    if "network" in pool.sweep:
+        net = conn.network
+        for p in projects:
+            for fip in listed("floating IPs", net.ips, project_id=p):
+                attempt(f"floating IP {fip.floating_ip_address}", net.delete_ip, fip)
+            for router in listed("routers", net.routers, project_id=p):
+                for port in listed("ports", net.ports, device_id=router.id):
+                    with contextlib.suppress(Exception):
+                        net.remove_interface_from_router(router, port_id=port.id)
+                attempt(f"router {router.name} ({router.id})", net.delete_router, router)
+            for port in listed("ports", net.ports, project_id=p):
+                if not str(port.device_owner or "").startswith("network:dhcp"):
+                    attempt(f"port {port.id}", net.delete_port, port)
+            for subnet in listed("subnets", net.subnets, project_id=p):
+                attempt(f"subnet {subnet.name} ({subnet.id})", net.delete_subnet, subnet)
+            for network in listed("networks", net.networks, project_id=p):
+                attempt(f"network {network.name} ({network.id})", net.delete_network, network)
+            for group in listed("security groups", net.security_groups, project_id=p):
+                attempt(
+                    f"security group {group.name} ({group.id})", net.delete_security_group, group
+                )
     return left
 
 

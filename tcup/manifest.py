@@ -64,6 +64,8 @@ class Manifest:
     passes: list[dict[str, Any]] = field(default_factory=list)
     #: SSH into guests for compute tests: enabled, reason, connect_method, tests that need it
     validation: dict[str, Any] | None = None
+    #: tests whose failure detail says a quota was exhausted
+    quota_failures: list[str] = field(default_factory=list)
     concurrency: int | None = None
     missing_services: list[str] = field(default_factory=list)
     started: str | None = None

@@ -29,13 +29,17 @@ import ast
 import importlib.util
 import logging
 import math
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tcup.errors import InputError, PreflightError
+
+if TYPE_CHECKING:
+    from tcup.results import RunResults
 
 LOG = logging.getLogger(__name__)
 
@@ -464,3 +468,37 @@ class ComputeSetup:
             # pre-provisioned accounts get no network of their own: boot on the shared one
             values.append(("compute", "fixed_network_name", self.networks.shared))
         return values + self.validation.overrides()
+
+
+# ------------------------------------------------------- after the tests ran
+
+#: what Nova, Cinder and Neutron say when a project's quota is used up
+QUOTA_MESSAGE = re.compile(
+    r"quota exceeded|quotaexceeded|overquota|over quota|quota .{0,40}(exceeded|exhausted)"
+    r"|exceeded .{0,40}quota|maximum number of \w+ allowed",
+    re.IGNORECASE,
+)
+
+
+def quota_failures(results: RunResults) -> list[str]:
+    """Failed tests (and class fixtures) whose failure detail says a quota was exhausted."""
+    found = []
+    for test in results.tests:
+        if test.status not in ("failed", "uxsuccess"):
+            continue
+        text = " ".join([test.reason or "", *test.details.values()])
+        if QUOTA_MESSAGE.search(text):
+            found.append(test.test_id)
+    return found
+
+
+def compute_hosts_down(conn: Any) -> list[str] | None:
+    """Hosts whose enabled nova-compute is down; None when the services cannot be listed."""
+    try:
+        services = [s for s in conn.compute.services() if s.binary == "nova-compute"]
+    except Exception as exc:  # noqa: BLE001 - listing services is admin-only by default
+        LOG.info("cannot list compute services: %s", exc)
+        return None
+    return sorted(
+        s.host for s in services if s.state == "down" and (s.status or "enabled") == "enabled"
+    )

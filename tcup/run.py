@@ -241,6 +241,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         manifest.add_on_specs = [_spec(a) for a in options.add_ons]
         manifest.guideline_source = options.guideline_source and _spec(options.guideline_source)
     execution: execute_mod.ExecutionResult | None = None
+    compute: resources.ComputeSetup | None = None
     load_ids: list[str] = []
     secrets: tuple[str, ...] = ()
     # the workspace lock and the accounts tcup made, from configure to the end of execute
@@ -254,7 +255,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             accounts_file = options.accounts
             if options.auto_accounts:
                 accounts_file = held.enter_context(
-                    _made_accounts(creds, info, workspace, concurrency, stdout)
+                    _made_accounts(creds, info, workspace, concurrency, compute, stdout)
                 ).path
             configured = configure_mod.configure(
                 workspace,
@@ -327,6 +328,11 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         code = INTERRUPTED if execution.interrupted else ExitCode.RUN
         reason = f"test run incomplete: {execution.failure_reason}"
         print(f"tcup: {reason}; partial results are in {out}", file=stdout)
+    elif execution is not None and compute is not None:
+        broken = _compute_broken(creds, collected, manifest, stdout)
+        if broken:
+            code, reason = ExitCode.RUN, broken
+            print(f"tcup: {reason}; partial results are in {out}", file=stdout)
 
     if options.url and code in (ExitCode.QUALIFIES, ExitCode.NOT_QUALIFIED):
         try:
@@ -336,6 +342,34 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             raise
     _finish(manifest, out, int(code), reason)
     return int(code)
+
+
+def _compute_broken(
+    creds: cloud_mod.Credentials,
+    collected: RunResults,
+    manifest: manifest_mod.Manifest,
+    stdout: TextIO,
+) -> str | None:
+    """After a run with compute tests: tests that hit a quota, and a compute service that died.
+
+    Failures on an exhausted quota are named (they are the cloud's limits, not
+    its interoperability).  When nova-compute is down at the end, the servers
+    of the compute tests could not be built: the run did not complete.
+    """
+    quota = resources.quota_failures(collected)
+    if quota:
+        manifest.quota_failures = quota
+        print(
+            f"{len(quota)} test(s) failed on an exhausted quota (raise the test projects' "
+            f"quotas and run them again with --rerun): {', '.join(quota)}",
+            file=stdout,
+        )
+    if not any(t.status == "failed" for t in collected.tests):
+        return None
+    down = resources.compute_hosts_down(cloud_mod.connection(creds))
+    if down:
+        return f"nova-compute is down on {', '.join(down)}: servers could not be built"
+    return None
 
 
 def _compute_setup(
@@ -405,6 +439,7 @@ def _made_accounts(
     info: cloud_mod.CloudInfo,
     workspace: Path,
     concurrency: int,
+    compute: resources.ComputeSetup | None,
     stdout: TextIO,
 ) -> Iterator[accounts_mod.Pool]:
     """Make a pool of test accounts for this run and remove it when the run ends."""
@@ -421,6 +456,11 @@ def _made_accounts(
         concurrency,
         domain=info.project_domain,
         object_storage=info.has_service("object-store"),
+        sweep=[s for s in ("compute", "network", "block-storage") if info.has_service(s)],
+        # servers need a network: the shared one, else one per project
+        project_networks=bool(
+            compute and info.has_service("network") and not compute.networks.shared
+        ),
     )
     print(
         f"made {len(pool.accounts)} Tempest test accounts for {concurrency} workers; "

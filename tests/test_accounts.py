@@ -130,3 +130,153 @@ def test_remove_reports_what_it_could_not_delete(tmp_path: Path) -> None:
     left = accounts.remove(_conn(identity), pool)
     assert left == [f"user {u}" for u in identity.users]
     assert not identity.projects
+
+
+class FakeCloud:
+    """Compute, block-storage and network proxies holding what tests left behind."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+        self.made: list[tuple[str, str]] = []
+        self.refuse: set[str] = set()
+        self.items: dict[str, list[SimpleNamespace]] = {}
+
+    def lister(self, kind: str):  # noqa: ANN201
+        def items(**query):  # noqa: ANN003, ANN202
+            project = query.get("project_id")
+            user = query.get("user_id")
+            return [
+                i
+                for i in self.items.get(kind, [])
+                if (project is None or i.project_id == project) and (user is None or i.user == user)
+            ]
+
+        return items
+
+    def deleter(self, kind: str):  # noqa: ANN201
+        def delete(item, **kwargs):  # noqa: ANN001, ANN003, ANN202
+            if item.id in self.refuse:
+                raise os_exc.HttpException("409 Conflict")
+            self.deleted.append(f"{kind} {item.id}")
+
+        return delete
+
+    def conn(self, identity: FakeIdentity) -> SimpleNamespace:
+        def create_network(name, project_id):  # noqa: ANN001, ANN202
+            self.made.append(("network", name))
+            return SimpleNamespace(id=f"net-{name}")
+
+        def create_subnet(name, network_id, project_id, ip_version, cidr):  # noqa: ANN001, ANN202
+            self.made.append(("subnet", name))
+
+        return SimpleNamespace(
+            identity=identity,
+            compute=SimpleNamespace(
+                servers=self.lister("server"),
+                delete_server=self.deleter("server"),
+                wait_for_delete=lambda server, wait: server,
+                keypairs=self.lister("keypair"),
+                delete_keypair=self.deleter("keypair"),
+            ),
+            block_storage=SimpleNamespace(
+                snapshots=self.lister("snapshot"),
+                delete_snapshot=self.deleter("snapshot"),
+                volumes=self.lister("volume"),
+                delete_volume=self.deleter("volume"),
+            ),
+            network=SimpleNamespace(
+                create_network=create_network,
+                create_subnet=create_subnet,
+                ips=self.lister("ip"),
+                delete_ip=self.deleter("ip"),
+                routers=self.lister("router"),
+                delete_router=self.deleter("router"),
+                remove_interface_from_router=lambda router, port_id: None,
+                ports=self.lister("port"),
+                delete_port=self.deleter("port"),
+                subnets=self.lister("subnet"),
+                delete_subnet=self.deleter("subnet"),
+                networks=self.lister("network"),
+                delete_network=self.deleter("network"),
+                security_groups=self.lister("security group"),
+                delete_security_group=self.deleter("security group"),
+            ),
+        )
+
+
+def _left(kind: str, ident: str, project: str, **extra) -> SimpleNamespace:  # noqa: ANN003
+    values = dict(
+        id=ident,
+        name=ident,
+        project_id=project,
+        user=None,
+        device_owner="compute:nova",
+        floating_ip_address="203.0.113.9",
+    )
+    values.update(extra)
+    return SimpleNamespace(**values)
+
+
+def test_compute_pools_get_project_networks_and_leave_nothing_behind(tmp_path: Path) -> None:
+    identity, cloud = FakeIdentity(), FakeCloud()
+    conn = cloud.conn(identity)
+    path = tmp_path / "a.yaml"
+    pool = accounts.provision(
+        conn,
+        path,
+        1,
+        prefix="tcup-c",
+        sweep=("compute", "network", "block-storage"),
+        project_networks=True,
+    )
+    assert cloud.made == [
+        ("network", "tcup-c-1a"),
+        ("subnet", "tcup-c-1a"),
+        ("network", "tcup-c-1b"),
+        ("subnet", "tcup-c-1b"),
+    ]
+    entries = yaml.safe_load(path.read_text())
+    assert {e["username"]: e["resources"]["network"] for e in entries} == {
+        "tcup-c-1a": "tcup-c-1a",
+        "tcup-c-1b": "tcup-c-1b",
+        "tcup-c-1r": "tcup-c-1a",  # the reader shares its project's network
+    }
+    project = pool.project_ids[0]
+    user = pool.user_ids[0]
+    cloud.items = {
+        "server": [_left("server", "vm1", project), _left("server", "elsewhere", "other")],
+        "keypair": [_left("keypair", "kp1", None, user=user)],
+        "snapshot": [_left("snapshot", "snap1", project)],
+        "volume": [_left("volume", "vol1", project), _left("volume", "stuck", project)],
+        "ip": [_left("ip", "fip1", project)],
+        "router": [_left("router", "r1", project)],
+        "port": [
+            _left("port", "p1", project),
+            _left("port", "dhcp", project, device_owner="network:dhcp"),
+        ],
+        "subnet": [_left("subnet", "s1", project)],
+        "network": [_left("network", "n1", project)],
+        "security group": [_left("security group", "sg1", project)],
+    }
+    cloud.refuse = {"stuck"}
+    left = accounts.remove(conn, pool)
+    assert left == ["volume stuck"]
+    assert cloud.deleted == [
+        "server vm1",
+        "keypair kp1",
+        "snapshot snap1",
+        "volume vol1",
+        "ip fip1",
+        "router r1",
+        "port p1",
+        "subnet s1",
+        "network n1",
+        "security group sg1",
+    ]
+    assert not identity.users and not identity.projects
+
+
+def test_a_pool_without_compute_sweeps_nothing(tmp_path: Path) -> None:
+    identity = FakeIdentity()
+    pool = accounts.provision(_conn(identity), tmp_path / "a.yaml", 1)
+    assert pool.sweep == () and accounts.remove(_conn(identity), pool) == []

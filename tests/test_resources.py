@@ -257,3 +257,69 @@ def test_tests_needing_validation_are_read_from_tempest() -> None:
     names = [t.name for t in plan(_guideline(), "platform").tests]
     assert sorted(resources.tests_needing_validation(names)) == sorted([VCPUS, HOSTNAME])
     assert resources.tests_needing_validation(["no.such.module.Class.test_x", "short"]) == []
+
+
+# ------------------------------------------------------- after the tests ran
+
+
+def _results():  # noqa: ANN202
+    from tcup.results import RunResults, TestResult
+
+    return RunResults(
+        tests=(
+            TestResult.create("a.B.test_ok[id-1]", "passed"),
+            TestResult.create(
+                "a.B.test_boot[id-2]",
+                "failed",
+                details={
+                    "traceback": "tempest.lib.exceptions.Forbidden: Quota exceeded for "
+                    "instances: Requested 1, but already used 10 of 10 instances"
+                },
+            ),
+            TestResult.create(
+                "setUpClass (a.C)",
+                "failed",
+                details={
+                    "traceback": "OverLimit: VolumeLimitExceeded: Maximum number of "
+                    "volumes allowed (10) exceeded for quota 'volumes'."
+                },
+            ),
+            TestResult.create(
+                "a.B.test_other[id-3]", "failed", details={"traceback": "No valid host was found"}
+            ),
+        )
+    )
+
+
+def test_tests_that_hit_a_quota_are_named() -> None:
+    assert resources.quota_failures(_results()) == ["a.B.test_boot[id-2]", "setUpClass (a.C)"]
+
+
+def test_nova_compute_down_after_the_run_makes_it_incomplete(monkeypatch) -> None:
+    def services(*states: str):  # noqa: ANN202
+        listed = [
+            SimpleNamespace(binary="nova-compute", host=f"h{i}", state=s, status="enabled")
+            for i, s in enumerate(states)
+        ]
+        listed.append(SimpleNamespace(binary="nova-scheduler", host="x", state="down"))
+        return SimpleNamespace(compute=SimpleNamespace(services=lambda: listed))
+
+    assert resources.compute_hosts_down(services("up", "down")) == ["h1"]
+
+    def forbidden():  # noqa: ANN202
+        raise PermissionError("403")
+
+    assert (
+        resources.compute_hosts_down(SimpleNamespace(compute=SimpleNamespace(services=forbidden)))
+        is None
+    )
+
+    manifest = manifest_mod.Manifest(guideline="g", guideline_sha256="0", target="t")
+    monkeypatch.setattr(cloud_mod, "connection", lambda creds: services("down"))
+    stdout = io.StringIO()
+    reason = run_mod._compute_broken(make_credentials(), _results(), manifest, stdout)
+    assert reason == "nova-compute is down on h0: servers could not be built"
+    assert manifest.quota_failures == ["a.B.test_boot[id-2]", "setUpClass (a.C)"]
+    assert "2 test(s) failed on an exhausted quota" in stdout.getvalue()
+    monkeypatch.setattr(cloud_mod, "connection", lambda creds: services("up"))
+    assert run_mod._compute_broken(make_credentials(), _results(), manifest, stdout) is None
