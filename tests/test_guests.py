@@ -24,7 +24,7 @@ import pytest
 from tools.cloud.drivers import tcup_guests as guests
 
 REPO = Path(__file__).resolve().parents[1]
-LSBLK = REPO / "tools" / "cloud" / "drivers" / "tcup_guest_lsblk.py"
+MODULE = REPO / "tools" / "cloud" / "drivers" / "tcup_guests.py"
 SERVER_A = "0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d"
 SERVER_B = "f0e1d2c3-b4a5-4968-8776-655443322110"
 # TEST-NET-3: the reference cloud's own guests use TEST-NET-2, so both can run at once.
@@ -112,10 +112,13 @@ def test_cpuinfo_lists_exactly_the_flavor_vcpus():
 
 
 def _lsblk(tmp_path, *args, disks=None):
+    """Run the module the way a guest does: a copy named lsblk, isolated mode."""
     (tmp_path / "disks.json").write_text(json.dumps(disks or {"vda": 1 << 30}))
+    script = tmp_path / "lsblk"
+    script.write_text(MODULE.read_text())
     env = {**os.environ, "TCUP_GUEST_DIR": str(tmp_path)}
     return subprocess.run(
-        [sys.executable, "-IS", str(LSBLK), *args],
+        [sys.executable, "-IS", str(script), *args],
         env=env,
         capture_output=True,
         text=True,
@@ -144,8 +147,11 @@ def test_lsblk_refuses_unknown_options_like_util_linux(tmp_path):
     assert _lsblk(tmp_path, "-o", "NOPE").stderr.startswith("lsblk: unknown column: NOPE")
 
 
-def test_lsblk_reads_the_directory_the_guest_mounts():
-    assert f'"{guests.GUEST_META}"' in LSBLK.read_text()
+def test_lsblk_names_missing_devices(tmp_path):
+    done = _lsblk(tmp_path, "/dev/vdz")
+    assert done.returncode == 32
+    assert done.stderr == "lsblk: /dev/vdz: not a block device\n"
+    assert _lsblk(tmp_path, "/dev/vda", "-n").stdout.split()[0] == "vda"
 
 
 # -- integration --------------------------------------------------------------------

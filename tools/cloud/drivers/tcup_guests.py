@@ -13,7 +13,8 @@ namespaces and one sshd:
   server's, ``/proc/cpuinfo`` lists exactly the flavor's vCPUs, ``/proc/uptime``
   starts at zero on every (re)boot, ``/etc/passwd`` holds the SSH user whose
   ``authorized_keys`` has the keypair's public key, and ``lsblk`` lists the
-  root disk plus the volumes Nova attached (from a state file);
+  root disk plus the volumes Nova attached (a copy of this module, see
+  ``lsblk()``, reading a state file);
 * Dropbear listening on port 22 of the fixed IP, as PID 1 of the guest.
 
 The guest shares the host's file system (read-only in practice: its user owns
@@ -73,9 +74,11 @@ _PUBLIC_KEY = re.compile(
     r" [A-Za-z0-9+/]+={0,3}(?: [ -~]*)?$"
 )
 
-# lsblk for the guests: a standalone script, copied into each guest's directory
-# with a shebang and bind-mounted over /usr/bin/lsblk inside the guest.
-LSBLK_SOURCE = Path(__file__).with_name("tcup_guest_lsblk.py")
+# Columns of the guest's lsblk (see lsblk below).
+LSBLK_DEFAULT = ("NAME", "MAJ:MIN", "RM", "SIZE", "RO", "TYPE", "MOUNTPOINTS")
+LSBLK_FS = ("NAME", "FSTYPE", "FSVER", "LABEL", "UUID", "FSAVAIL", "FSUSE%", "MOUNTPOINTS")
+LSBLK_KNOWN = {*LSBLK_DEFAULT, *LSBLK_FS, "MOUNTPOINT", "KNAME", "PATH", "MODEL", "SERIAL"}
+LSBLK_RIGHT = {"MAJ:MIN", "RM", "SIZE", "RO"}
 
 # Run by /bin/sh as PID 1 of the guest's PID namespace, inside its new mount, UTS,
 # IPC and time namespaces; it ends by becoming the sshd.
@@ -530,7 +533,8 @@ def _write_files(guest: Guest, keys: list[str]) -> None:
     )
     _write(directory / "cpuinfo", cpuinfo(guest.vcpus))
     interpreter = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
-    _write(directory / "lsblk", f"#!{interpreter} -IS\n{LSBLK_SOURCE.read_text()}", 0o755)
+    # This very module (standard library only) is the guest's lsblk; see lsblk().
+    _write(directory / "lsblk", f"#!{interpreter} -IS\n{Path(__file__).read_text()}", 0o755)
     _write(directory / "disks.json", json.dumps({"vda": guest.root_gb << 30}) + "\n")
     home = directory / "home" / user
     ssh = home / ".ssh"
@@ -792,6 +796,120 @@ def _disks(guest: Guest) -> Iterator[dict[str, int]]:
             _write(path, json.dumps(disks) + "\n")
 
 
+# -- the guest's lsblk -------------------------------------------------------------
+
+
+def lsblk(argv: Sequence[str], directory: str | None = None) -> int:
+    """util-linux's lsblk, for the disks in the guest's ``disks.json``.
+
+    A copy of this module is bind-mounted over ``/usr/bin/lsblk`` in every
+    guest, so Tempest's ``RemoteClient.get_disks`` (``lsblk -lb --nodeps``) sees
+    the root disk and the attached volumes. Options: ``-l -b -d -n -a -i -p -r
+    -f -o COLUMNS`` and their long forms, and device arguments.
+    """
+    directory = directory or os.environ.get("TCUP_GUEST_DIR", GUEST_META)
+    columns: Sequence[str] = LSBLK_DEFAULT
+    raw_bytes, heading, devices = False, True, []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            devices.extend(args)
+            break
+        if arg.startswith("--"):
+            name, _, value = arg[2:].partition("=")
+            if name in ("list", "nodeps", "all", "ascii", "paths", "raw"):
+                continue
+            if name == "bytes":
+                raw_bytes = True
+            elif name == "noheadings":
+                heading = False
+            elif name == "fs":
+                columns = LSBLK_FS
+            elif name == "output":
+                columns = (value or next(args, "")).upper().split(",")
+            elif name == "help":
+                print("Usage: lsblk [options] [<device> ...]")
+                return 0
+            else:
+                return _lsblk_fail(f"unrecognized option '{arg}'")
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            flags = arg[1:]
+            while flags:
+                flag, flags = flags[0], flags[1:]
+                if flag not in "ldaipbnfro":
+                    return _lsblk_fail(f"invalid option -- '{flag}'")
+                if flag == "b":
+                    raw_bytes = True
+                elif flag == "n":
+                    heading = False
+                elif flag == "f":
+                    columns = LSBLK_FS
+                elif flag == "o":
+                    columns = (flags or next(args, "")).upper().split(",")
+                    flags = ""
+            continue
+        devices.append(arg)
+    for column in columns:
+        if column not in LSBLK_KNOWN:
+            return _lsblk_fail(f"unknown column: {column}")
+    with open(os.path.join(directory, "disks.json")) as handle:
+        disks = json.load(handle)
+    wanted = {os.path.basename(device) for device in devices}
+    for name in sorted(wanted - set(disks)):
+        sys.stderr.write(f"lsblk: /dev/{name}: not a block device\n")
+    rows = []
+    for name in sorted(disks):
+        if wanted and name not in wanted:
+            continue
+        size = disks[name]
+        values = {
+            "NAME": name,
+            "KNAME": name,
+            "PATH": "/dev/" + name,
+            "MAJ:MIN": _majmin(name),
+            "RM": "0",
+            "RO": "0",
+            "TYPE": "disk",
+            "SIZE": str(size) if raw_bytes else _human(size),
+        }
+        rows.append([values.get(column, "") for column in columns])
+    table = ([list(columns)] if heading else []) + rows
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))] if table else []
+    for row in table:
+        cells = [
+            row[i].rjust(widths[i]) if column in LSBLK_RIGHT else row[i].ljust(widths[i])
+            for i, column in enumerate(columns)
+        ]
+        print(" ".join(cells).rstrip())
+    return 32 if wanted and not rows else 0
+
+
+def _lsblk_fail(message: str) -> int:
+    sys.stderr.write(f"lsblk: {message}\nTry 'lsblk --help' for more information.\n")
+    return 1
+
+
+def _human(size: int) -> str:
+    value, unit = float(size), "B"
+    for unit in "BKMGTPE":  # noqa: B007 - the unit the loop stops at is wanted
+        if value < 1024 or unit == "E":
+            break
+        value /= 1024
+    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    return text + ("" if unit == "B" else unit)
+
+
+def _majmin(name: str) -> str:
+    if name.startswith(("vd", "sd", "xvd")) and len(name) > 2:
+        major = "253" if name.startswith("vd") else "8"
+        return f"{major}:{16 * (ord(name[-1]) - ord('a'))}"
+    return "259:0"
+
+
+# -- command line -------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tcup_guests list|cleanup STATE_DIR``: for cloud-down and debugging."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -814,4 +932,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if os.path.basename(sys.argv[0]) == "lsblk":  # the guest's copy
+        sys.exit(lsblk(sys.argv[1:]))
     sys.exit(main())
