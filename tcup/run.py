@@ -334,13 +334,15 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             code, reason = ExitCode.RUN, broken
             print(f"tcup: {reason}; partial results are in {out}", file=stdout)
 
+    # The manifest is final before an upload: a TCUP server gets it signed with the run.
+    _finish(manifest, out, int(code), reason)
     if options.url and code in (ExitCode.QUALIFIES, ExitCode.NOT_QUALIFIED):
         try:
             _upload(out, options.url, options.key, stdout)
         except UploadError as exc:
+            # the outbox keeps the signed copy; the manifest on disk says the upload failed
             _finish(manifest, out, int(ExitCode.UPLOAD), exc.message)
             raise
-    _finish(manifest, out, int(code), reason)
     return int(code)
 
 
@@ -673,12 +675,16 @@ def _score(
 ) -> Score:
     """Score the run; planned tests this Tempest lacks are "not in tempest", not failures."""
     from tcup.scoring import score_run
-    from tcup.testids import NOT_IN_TEMPEST
 
     states = run_results.states()  # with the idempotent ids: renamed tests count
-    for name in not_in_tempest:
-        states.setdefault(name, NOT_IN_TEMPEST)
-    return score_run(guideline, test_plan.target, states, add_ons, not_run=not_run)
+    return score_run(
+        guideline,
+        test_plan.target,
+        states,
+        add_ons,
+        not_run=not_run,
+        not_in_tempest=not_in_tempest,
+    )
 
 
 def _write_reports(out: Path, score: Score, stdout: TextIO) -> None:

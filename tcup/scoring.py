@@ -31,7 +31,7 @@ from tcup.guidelines import (
     TargetCapability,
     with_add_ons,
 )
-from tcup.testids import TestStates, names_for_uuid
+from tcup.testids import NOT_IN_TEMPEST, TestStates, names_for_uuid
 
 TestState = Literal["passed", "failed", "skipped", "not run", "not in tempest"]
 CapabilityOutcome = Literal["passed", "failed", "not run", "not in tempest"]
@@ -174,14 +174,20 @@ def score_run(
     add_ons: Sequence[Guideline] = (),
     *,
     not_run: Iterable[str] = (),
+    not_in_tempest: Iterable[str] = (),
 ) -> Score:
     """Score one run: the one function ``tcup run``, ``tcup report`` and the server call.
 
     ``target`` None means the guideline's default target; names in ``not_run``
-    (tests of services the cloud lacks) count as not run whatever ``states`` says.
+    (tests of services the cloud lacks) count as not run whatever ``states`` says;
+    names in ``not_in_tempest`` (planned tests the run's Tempest lacks, as the
+    manifest records them) that did not run are "not in tempest".
     The verdict line is ``tcup.report.verdict(score)``.
     """
-    run_states = TestStates(states, getattr(states, "by_uuid", None)).without(not_run)
+    run_states = TestStates(states, getattr(states, "by_uuid", None))
+    for name in not_in_tempest:
+        run_states.setdefault(name, NOT_IN_TEMPEST)
+    run_states = run_states.without(not_run)
     return score(guideline, target or guideline.default_target, run_states, add_ons)
 
 

@@ -291,3 +291,13 @@ def test_a_guideline_typo_is_named_as_written_never_fixed():
     assert matched.renamed == ((typo.name, fixed),)
     elsewhere = match_listed(test_plan, [f"{fixed}[id-00000000-0000-4000-8000-000000000000]"])
     assert typo in elsewhere.missing
+
+
+def test_score_run_marks_tests_the_manifest_lists_as_not_in_tempest():
+    from tcup.scoring import score_run
+
+    result = score_run(_guideline(), None, {}, not_in_tempest=["t.A.test_adv", "t.P.test_1"])
+    tests = {t.name: t.state for c in result.capabilities for t in c.tests}
+    assert tests["t.A.test_adv"] == "not in tempest" and tests["t.P.test_2"] == "not run"
+    ran = score_run(_guideline(), None, {"t.A.test_adv": "passed"}, not_in_tempest=["t.A.test_adv"])
+    assert {t.name: t.state for c in ran.capabilities for t in c.tests}["t.A.test_adv"] == "passed"

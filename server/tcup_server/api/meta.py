@@ -70,13 +70,13 @@ def _rescore(request: Request, row: Result) -> None:
 
 
 def _check_scoring_change(request: Request, row: Result, key: str, value: str | None) -> None:
-    """A signed manifest fixes guideline and target; other names must be the server's."""
+    """A run's manifest fixes guideline and target; other names must be the server's."""
     if key not in ("guideline", "target"):
         return
-    if any(a.kind == ArtefactKind.MANIFEST.value for a in row.artefacts) and row.key_fingerprint:
+    if any(a.kind == ArtefactKind.MANIFEST.value for a in row.artefacts):
         raise abort(
             403,
-            f"The {key} of this result comes from its signed manifest and cannot be changed.",
+            f"The {key} of this result comes from the run's manifest and cannot be changed.",
         )
     if value is None:
         return

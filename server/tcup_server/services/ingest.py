@@ -147,7 +147,8 @@ class _Checked:
     guideline: str | None  # None: the server's default
     target: str | None
     add_ons: tuple[str, ...]
-    states: dict[str, str] | None  # every test's state, when the upload has them
+    states: Mapping[str, str] | None  # every test's state (tcup.testids.TestStates), if known
+    not_in_tempest: tuple[str, ...]  # planned tests the run's Tempest lacks (manifest)
     manifest: dict[str, Any] | None = None
 
 
@@ -286,9 +287,10 @@ def _read_manifest(data: bytes) -> dict[str, Any]:
     for key in ("guideline", "target"):
         if not isinstance(manifest.get(key), str) or not manifest[key]:
             raise IngestRefused(400, "Malformed manifest", f"manifest.json has no {key}")
-    add_ons = manifest.get("add_ons") or []
-    if not isinstance(add_ons, list) or not all(isinstance(a, str) and a for a in add_ons):
-        raise IngestRefused(400, "Malformed manifest", "manifest.json add_ons: not names")
+    for key in ("add_ons", "not_in_tempest"):
+        names = manifest.get(key) or []
+        if not isinstance(names, list) or not all(isinstance(a, str) and a for a in names):
+            raise IngestRefused(400, "Malformed manifest", f"manifest.json {key}: not names")
     _check_numbers(manifest, "manifest.json")
     return manifest
 
@@ -377,9 +379,9 @@ def _check_native(upload: Upload) -> tuple[bytes, dict[str, Any], dict[str, str]
             extended = results.read_extended(parts["extended"], "results-extended.json")
         except InputError as exc:
             raise IngestRefused(400, "Malformed extended results", exc.message) from None
-        states = dict(extended.results.states())
+        states = extended.results.states()
     elif "subunit" in parts:
-        states = dict(_read_subunit(parts["subunit"]).states())
+        states = _read_subunit(parts["subunit"]).states()
     return envelope, manifest, states
 
 
@@ -396,7 +398,7 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
     elif upload.kind == "subunit":
         signed_bytes = upload.body
         run = _read_subunit(upload.body)
-        states = dict(run.states())
+        states = run.states()
         body = results.refstack_body(run, upload.cpid or "-", upload.duration_seconds)
     else:
         signed_bytes = upload.body
@@ -462,6 +464,7 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
         target=target,
         add_ons=tuple(add_ons),
         states=states,
+        not_in_tempest=tuple((manifest or {}).get("not_in_tempest") or ()),
         manifest=manifest,
     )
 
@@ -483,6 +486,7 @@ def score_run(
     names: list[str],
     add_ons: tuple[str, ...] = (),
     states: Mapping[str, str] | None = None,
+    not_in_tempest: tuple[str, ...] = (),
 ) -> Scored:
     """Score a run with ``tcup.scoring.score_run``, as ``tcup run`` and ``tcup report`` do.
 
@@ -502,9 +506,15 @@ def score_run(
             LOG.info("result not scored: add-on %s is not on this server", name)
             return Scored(None, parsed.sha256, None)
         extra.append(add_on)
-    run_states = dict(states) if states is not None else dict.fromkeys(names, "passed")
+    run_states = states if states is not None else dict.fromkeys(names, "passed")
     try:
-        result = scoring.score_run(parsed, target, run_states, extra)  # type: ignore[arg-type]
+        result = scoring.score_run(
+            parsed,
+            target,
+            run_states,  # type: ignore[arg-type]
+            extra,
+            not_in_tempest=not_in_tempest,
+        )
     except InputError as exc:
         LOG.info("result not scored: %s", exc.message)
         return Scored(None, parsed.sha256, None)
@@ -571,10 +581,10 @@ def stored_states(store: ArtefactStore, row: Result) -> dict[str, str] | None:
     try:
         if ArtefactKind.EXTENDED.value in kinds:
             data = store.get(kinds[ArtefactKind.EXTENDED.value].storage_key)
-            return dict(results.read_extended(data, "results-extended.json").results.states())
+            return results.read_extended(data, "results-extended.json").results.states()
         if ArtefactKind.SUBUNIT.value in kinds:
             data = store.get(kinds[ArtefactKind.SUBUNIT.value].storage_key)
-            return dict(results.read_subunit(data).states())
+            return results.read_subunit(data).states()
     except InputError:
         LOG.warning("result %s: stored test states unreadable", row.id)
     return None
@@ -679,7 +689,15 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
     guideline = checked.guideline or ctx.default_guideline
     target = checked.target or ctx.default_target
     add_ons = checked.add_ons
-    scored = score_run(ctx.guidelines, guideline, target, checked.names, add_ons, checked.states)
+    scored = score_run(
+        ctx.guidelines,
+        guideline,
+        target,
+        checked.names,
+        add_ons,
+        checked.states,
+        checked.not_in_tempest,
+    )
 
     result_id = new_id()
     stored: list[str] = []
