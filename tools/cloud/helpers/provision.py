@@ -1,6 +1,9 @@
 """Create the reference cloud's users, projects, roles and catalog; write client files.
 
-Run by tools/cloud/up with the cloud venv's Python once Keystone answers.
+Run by tools/cloud/up with the cloud venv's Python once Keystone answers. With
+--platform it adds the service users and catalog entries of Placement, Nova,
+Neutron and Cinder; without, it removes them, so the catalog holds exactly the
+services that run.
 Every step finds before it creates, so a rerun (after a failure, or to add or
 drop Glance) converges instead of failing. One openstacksdk connection does it
 all: far faster than one `openstack` CLI call per resource (pitfall 17).
@@ -24,7 +27,7 @@ import openstack.connection
 import yaml
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
-from render import SECRET_NAMES, load_secrets
+from render import PLATFORM_USERS, SECRET_NAMES, load_secrets
 
 LOG = logging.getLogger("provision")
 
@@ -36,6 +39,16 @@ ADMIN_CLOUD = "tcup-reference-admin"
 
 SWIFT_URL = "http://127.0.0.1:8080/v1/AUTH_$(project_id)s"
 GLANCE_URL = "http://127.0.0.1:9292"
+
+# The Platform profile's catalog: (name, type, URL, description).
+PLATFORM_CATALOG = [
+    ("placement", "placement", "http://127.0.0.1:8778", "Placement"),
+    ("nova", "compute", "http://127.0.0.1:8774/v2.1", "Nova compute"),
+    # No /networking suffix: uWSGI serves Neutron at the root of its port.
+    ("neutron", "network", "http://127.0.0.1:9696", "Neutron networking"),
+    ("cinderv3", "volumev3", "http://127.0.0.1:8776/v3/$(project_id)s", "Cinder block storage"),
+    ("cinder", "block-storage", "http://127.0.0.1:8776/v3/$(project_id)s", "Cinder block storage"),
+]
 
 OPERATOR_ROLES = ("member", "swiftoperator")
 
@@ -182,7 +195,7 @@ def openrc(username: str, password: str, project: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def provision(state: Path, glance: bool) -> None:
+def provision(state: Path, glance: bool, platform: bool = False) -> None:
     secrets = load_secrets(state, [*SECRET_NAMES, *(a.name for a in ACCOUNTS)])
     passwords = {
         key.removeprefix("password_"): value
@@ -199,6 +212,9 @@ def provision(state: Path, glance: bool) -> None:
     service_project = p.project("service", "Service users of the reference cloud")
     p.user("swift", service_project, ("admin", "service"))
     p.user("glance", service_project, ("admin", "service"))
+    if platform:
+        for name in PLATFORM_USERS:
+            p.user(name, service_project, ("admin", "service"))
     tcup_project = p.project("tcup", "Non-admin project of the reference cloud")
     p.user("tcup", tcup_project, OPERATOR_ROLES)
     for account in ACCOUNTS:
@@ -207,6 +223,8 @@ def provision(state: Path, glance: bool) -> None:
 
     p.service("swift", "object-store", SWIFT_URL, "Swift object storage")
     p.service("glance", "image", GLANCE_URL if glance else None, "Glance image service")
+    for name, type_, url, description in PLATFORM_CATALOG:
+        p.service(name, type_, url if platform else None, description)
 
     clouds = {
         "clouds": {
@@ -236,9 +254,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--no-glance", action="store_true")
+    parser.add_argument("--platform", action="store_true", help="Nova, Neutron, Cinder, Placement")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    provision(args.state.resolve(), glance=not args.no_glance)
+    provision(args.state.resolve(), glance=not args.no_glance, platform=args.platform)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Run by tools/cloud/up with the cloud venv's Python (standard library only).
 Idempotent: secrets are generated once per state directory and kept (mode 0600);
 configuration files are rewritten from tools/cloud/templates on every call, so a
-change to a template takes effect at the next `up`.
+change to a template takes effect at the next `up`. With --platform-venv it also
+writes the Platform services' files (RabbitMQ, Placement, Nova, Neutron, Cinder).
 """
 
 from __future__ import annotations
@@ -31,12 +32,48 @@ FILES = {
     "object-server.conf": "swift/object-server.conf",
     "glance-api.conf": "glance/glance-api.conf",
     "glance-uwsgi.ini": "glance/uwsgi.ini",
+    "my.cnf": "mysql/my.cnf",
 }
-# Files holding a service password: readable by the owner only.
-SECRET_FILES = {"proxy-server.conf", "glance-api.conf"}
+# The Platform profile's files, written only when its venv is given.
+PLATFORM_FILES = {
+    "rabbitmq.conf": "rabbitmq/rabbitmq.conf",
+    "rabbitmq-env.sh": "rabbitmq/env.sh",
+    "placement.conf": "placement/placement.conf",
+    "placement-uwsgi.ini": "placement/uwsgi.ini",
+    "nova.conf": "nova/nova.conf",
+    "nova-uwsgi.ini": "nova/uwsgi.ini",
+    "neutron.conf": "neutron/neutron.conf",
+    "ml2_conf.ini": "neutron/plugins/ml2/ml2_conf.ini",
+    "neutron-uwsgi.ini": "neutron/uwsgi.ini",
+    "cinder.conf": "cinder/cinder.conf",
+    "cinder-uwsgi.ini": "cinder/uwsgi.ini",
+}
+# Files holding a password: readable by the owner only.
+SECRET_FILES = {
+    "proxy-server.conf",
+    "glance-api.conf",
+    "keystone.conf",
+    "rabbitmq.conf",
+    "placement.conf",
+    "nova.conf",
+    "neutron.conf",
+    "cinder.conf",
+}
+# Paste pipelines and data files shipped in the venvs, copied beside each config.
+PLATFORM_COPIES = {
+    "nova/api-paste.ini": "nova/api-paste.ini",
+    "neutron/api-paste.ini": "neutron/api-paste.ini",
+    "cinder/api-paste.ini": "cinder/api-paste.ini",
+    "cinder/resource_filters.json": "cinder/resource_filters.json",
+}
 
+# Service users of Keystone (service project, roles admin + service).
+PLATFORM_USERS = ["nova", "neutron", "cinder", "placement"]
 # Users whose passwords render needs or knows up front; provision adds its test accounts.
-SECRET_NAMES = ["admin", "tcup", "swift", "glance"]
+SECRET_NAMES = ["admin", "tcup", "swift", "glance", *PLATFORM_USERS]
+# Passwords of the database and message queue accounts (not Keystone users).
+INFRA_SECRETS = ["database", "rabbitmq"]
+DB_USER = "openstack"
 
 IMAGE_SIZE = 64 * 1024
 
@@ -51,7 +88,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 def load_secrets(state: Path, users: list[str] = SECRET_NAMES) -> dict[str, str]:
-    """Return the passwords (``password_<user>``) and hash seeds of this state dir.
+    """Return the passwords (``password_<user>``), infrastructure passwords
+    (``secret_<name>``) and hash seeds of this state dir.
 
     Missing ones are generated and saved; existing ones never change.
     """
@@ -63,6 +101,10 @@ def load_secrets(state: Path, users: list[str] = SECRET_NAMES) -> dict[str, str]
     for name in users:
         if f"password_{name}" not in data:
             data[f"password_{name}"] = secrets.token_urlsafe(18)
+            changed = True
+    for name in INFRA_SECRETS:
+        if f"secret_{name}" not in data:
+            data[f"secret_{name}"] = secrets.token_hex(16)
             changed = True
     for name in ("hash_prefix", "hash_suffix"):
         if name not in data:
@@ -88,7 +130,38 @@ def check_xattrs(device: Path) -> None:
         probe.unlink()
 
 
-def render(state: Path, venv: Path) -> None:
+def ksa_block(user: str, password: str, authtoken: bool = False) -> str:
+    """The keystoneauth options of a service user, as one config section's body."""
+    lines = []
+    if authtoken:
+        lines.append("www_authenticate_uri = http://127.0.0.1:5000")
+    lines += [
+        "auth_url = http://127.0.0.1:5000",
+        "auth_type = password",
+        f"username = {user}",
+        f"password = {password}",
+        "project_name = service",
+        "user_domain_name = Default",
+        "project_domain_name = Default",
+        "region_name = RegionOne",
+    ]
+    if authtoken:
+        # Nova and Cinder send service tokens; the service role proves them.
+        lines.append("service_token_roles_required = True")
+    return "\n".join(lines)
+
+
+def write_template(template: str, out: Path, values: dict[str, str]) -> None:
+    text = string.Template((TEMPLATES / template).read_text(encoding="utf-8"))
+    rendered = text.substitute(values)
+    if template in SECRET_FILES:
+        write_private(out, rendered)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(rendered, encoding="utf-8")
+
+
+def render(state: Path, venv: Path, platform_venv: Path | None = None) -> None:
     secrets_ = load_secrets(state)
     etc = state / "etc"
     values = {
@@ -103,16 +176,13 @@ def render(state: Path, venv: Path) -> None:
         "hash_suffix": secrets_["hash_suffix"],
         "swift_password": secrets_["password_swift"],
         "glance_password": secrets_["password_glance"],
+        "logs": str(state / "logs"),
+        "db_url": f"mysql+pymysql://{DB_USER}:{secrets_['secret_database']}@127.0.0.1:3318",
     }
     for template, target in FILES.items():
-        text = string.Template((TEMPLATES / template).read_text(encoding="utf-8"))
-        out = etc / target
-        rendered = text.substitute(values)
-        if template in SECRET_FILES:
-            write_private(out, rendered)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(rendered, encoding="utf-8")
+        write_template(template, etc / target, values)
+    if platform_venv is not None:
+        render_platform(state, platform_venv, values, secrets_)
 
     # Glance reads its paste pipeline from the same folder as its config.
     paste = venv / "etc" / "glance" / "glance-api-paste.ini"
@@ -146,12 +216,41 @@ def render(state: Path, venv: Path) -> None:
         image.write_bytes(header + bytes(IMAGE_SIZE - len(header)))
 
 
+def render_platform(
+    state: Path, platform_venv: Path, values: dict[str, str], secrets_: dict[str, str]
+) -> None:
+    """Write RabbitMQ's and the OpenStack Platform services' files."""
+    etc = state / "etc"
+    values = dict(values)
+    values["platform_venv"] = str(platform_venv)
+    values["transport_url"] = f"rabbit://tcup:{secrets_['secret_rabbitmq']}@127.0.0.1:5682/"
+    values["rabbit_password"] = secrets_["secret_rabbitmq"]
+    values["guests"] = "True" if os.environ.get("TCUP_CLOUD_GUESTS") == "1" else "False"
+    for user in PLATFORM_USERS:
+        values[f"ksa_{user}"] = ksa_block(user, secrets_[f"password_{user}"])
+        values[f"authtoken_{user}"] = ksa_block(user, secrets_[f"password_{user}"], True)
+    for template, target in PLATFORM_FILES.items():
+        write_template(template, etc / target, values)
+    (etc / "rabbitmq" / "enabled_plugins").write_text("[].\n", encoding="utf-8")
+    (etc / "rabbitmq" / "rabbitmq-env.conf").write_text("", encoding="utf-8")
+    for source, target in PLATFORM_COPIES.items():
+        path = platform_venv / "etc" / source
+        if not path.exists():
+            sys.exit(f"error: {path} is missing; remove the platform venv and run up again")
+        shutil.copyfile(path, etc / target)
+    for folder in ("nova/instances", "neutron", "cinder", "rabbitmq", "guests"):
+        (state / "data" / folder).mkdir(parents=True, exist_ok=True)
+    for folder in ("nova", "neutron", "cinder"):
+        (state / "locks" / folder).mkdir(parents=True, exist_ok=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--venv", type=Path, required=True)
+    parser.add_argument("--platform-venv", type=Path, help="write the Platform profile's files too")
     args = parser.parse_args()
-    render(args.state.resolve(), args.venv)
+    render(args.state.resolve(), args.venv, args.platform_venv)
 
 
 if __name__ == "__main__":

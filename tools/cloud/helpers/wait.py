@@ -3,6 +3,7 @@
 usage: wait.py --timeout SECONDS NAME,URL,PIDFILE,LOGFILE [...]
 
 URL may be "-" for a daemon without a port: it then only has to stay alive.
+A tcp://HOST:PORT URL (MariaDB, RabbitMQ) is up once it accepts a connection.
 Any HTTP answer below 500 counts as up (Glance answers /versions with 300).
 Exit 0 when every service is up; 1 with a message naming the service and its
 log file otherwise.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -45,6 +47,13 @@ def alive(service: Service) -> bool:
 
 
 def answers(url: str) -> bool:
+    if url.startswith("tcp://"):
+        host, port = url.removeprefix("tcp://").rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return True
+        except OSError:
+            return False
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL from up
             return True
