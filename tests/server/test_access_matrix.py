@@ -6,17 +6,20 @@ of another vendor, staff.  Results, each made fresh for its case: the uploader's
 (unlinked), one linked to the uploader's vendor, one linked to the *other* vendor (a link
 made before links were checked: it must give that vendor nothing), one verified and one
 published (both linked to the uploader's vendor).  The expectations below are written by
-hand from docs/web.md ("Who sees what"); the pages and the API must both meet them.
-On the pages an anonymous caller is always sent to the login page.
+hand from docs/web.md ("Who sees what"); the pages and the API must both meet them,
+on SQLite and (marked integration) on PostgreSQL.  On the pages an anonymous caller
+is always sent to the login page.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
+from server_helpers import fresh_postgres_database
 from tcup_server import db
 from tcup_server.app import create_app
 from tcup_server.models import (
@@ -138,10 +141,25 @@ class World:
             )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory, keys_dir, guideline_dir) -> World:
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)],
+)
+def world(request, tmp_path_factory, keys_dir, guideline_dir) -> Iterator[World]:
+    """The matrix's server, users, vendors and sessions, on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_url")
+        template = request.getfixturevalue("postgres_template")
+        with fresh_postgres_database(server, template) as url:
+            yield from _world(tmp_path_factory, keys_dir, guideline_dir, url)
+    else:
+        yield from _world(tmp_path_factory, keys_dir, guideline_dir, "")
+
+
+def _world(tmp_path_factory, keys_dir, guideline_dir, database_url: str) -> Iterator[World]:
     settings = load_settings(
         environ={},
+        database_url=database_url or None,
         data_dir=tmp_path_factory.mktemp("matrix") / "data",
         keys_dir=keys_dir,
         guideline_dir=guideline_dir,
