@@ -15,18 +15,22 @@ module, and nova.conf names ``tcup_fake.TcupFakeDriver``.
 
 Guests: with ``[tcup_guests] enabled = True`` in nova.conf (``TCUP_CLOUD_GUESTS=1``
 when tools/cloud/up renders it), each server gets a guest that answers SSH,
-made by the ``tcup_guests`` module of this package. The hooks ``_guest_up``,
-``_guest_down``, ``_guest_disk_attached`` and ``_guest_disk_detached`` are the
-only places that call it; with guests disabled they do nothing.
+made by the ``tcup_guests`` module of this package. The hooks ``_guest_up``
+(spawn), ``_guest_down`` (destroy), ``_guest_disk_attached``,
+``_guest_disk_detached`` and ``_guest_power`` (power off, power on, reboot) are
+the only places that call it; with guests disabled they do nothing. A guest
+that cannot be made is logged at WARNING and leaves the server ACTIVE.
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import logging
+import os
 
 from nova.image import glance
-from nova.virt import fake
+from nova.virt import driver, fake
 from oslo_config import cfg
 
 LOG = logging.getLogger(__name__)
@@ -35,6 +39,9 @@ CONF = cfg.CONF
 GUEST_OPTS = [
     cfg.BoolOpt("enabled", default=False, help="Give each server an SSH guest (tcup_guests)."),
     cfg.StrOpt("state_dir", help="Folder of the guests' state (keys, pids, disks)."),
+    cfg.StrOpt(
+        "ssh_user", default="cirros", help="The guests' login user (Tempest's image_ssh_user)."
+    ),
 ]
 CONF.register_opts(GUEST_OPTS, group="tcup_guests")
 
@@ -119,6 +126,29 @@ class TcupFakeDriver(fake.FakeDriverWithoutFakeNodes):
         super().detach_volume(context, connection_info, instance, mountpoint, encryption=encryption)
         self._guest_disk_detached(instance, mountpoint)
 
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        super().power_off(instance, timeout=timeout, retry_interval=retry_interval)
+        self._guest_power(instance, "stop_guest")
+
+    def power_on(self, context, instance, network_info, block_device_info=None, **kwargs):
+        super().power_on(
+            context, instance, network_info, block_device_info=block_device_info, **kwargs
+        )
+        self._guest_power(instance, "start_guest")
+
+    def reboot(
+        self, context, instance, network_info, reboot_type, block_device_info=None, **kwargs
+    ):
+        super().reboot(
+            context,
+            instance,
+            network_info,
+            reboot_type,
+            block_device_info=block_device_info,
+            **kwargs,
+        )
+        self._guest_power(instance, "reboot_guest")
+
     def snapshot(self, context, instance, image_id, update_task_state):
         super().snapshot(context, instance, image_id, update_task_state)
         meta = {"disk_format": "raw", "container_format": "bare"}
@@ -136,22 +166,94 @@ class TcupFakeDriver(fake.FakeDriverWithoutFakeNodes):
 
         return tcup_guests
 
+    @staticmethod
+    def _guest_state_dir() -> str:
+        return CONF.tcup_guests.state_dir or os.path.join(CONF.state_path, "guests")
+
     def _guest_up(self, instance, network_info, block_device_info=None) -> None:
         """Called after the server exists on the fake hypervisor."""
-        if self._guests() is None:
+        guests = self._guests()
+        if guests is None:
             return
+        fixed = first_fixed_ipv4(network_info)
+        if fixed is None:
+            LOG.warning("server %s has no fixed IPv4 address: no SSH guest", instance.uuid)
+            return
+        ip_cidr, gateway, mac = fixed
+        state_dir = self._guest_state_dir()
+        try:
+            guests.create_guest(
+                instance.uuid,
+                instance.hostname,
+                ip_cidr,
+                gateway,
+                mac,
+                instance.key_data,
+                instance.flavor.vcpus,
+                CONF.tcup_guests.ssh_user,
+                state_dir,
+                root_gb=instance.flavor.root_gb,
+            )
+            for volume in driver.block_device_info_get_mapping(block_device_info):
+                if volume.get("mount_device"):
+                    guests.attach_disk(instance.uuid, volume["mount_device"], state_dir)
+        except guests.GuestError as exc:
+            # The server stays ACTIVE (it exists for every test that does not log
+            # in); the reason is in nova-compute's log.
+            LOG.warning("server %s gets no SSH guest: %s", instance.uuid, exc)
 
     def _guest_down(self, instance) -> None:
         """Called before the server is removed from the fake hypervisor."""
-        if self._guests() is None:
+        guests = self._guests()
+        if guests is None:
             return
+        try:
+            guests.destroy_guest(instance.uuid, self._guest_state_dir())
+        except guests.GuestError as exc:
+            LOG.warning("server %s: its SSH guest was not removed: %s", instance.uuid, exc)
 
     def _guest_disk_attached(self, instance, mountpoint: str) -> None:
         """Called after a volume was attached at mountpoint (e.g. /dev/vdb)."""
-        if self._guests() is None:
+        guests = self._guests()
+        if guests is None or not guests.has_guest(instance.uuid, self._guest_state_dir()):
             return
+        try:
+            guests.attach_disk(instance.uuid, mountpoint, self._guest_state_dir())
+        except guests.GuestError as exc:
+            LOG.warning(
+                "server %s: disk %s not shown in its guest: %s", instance.uuid, mountpoint, exc
+            )
 
     def _guest_disk_detached(self, instance, mountpoint: str) -> None:
         """Called after the volume at mountpoint was detached."""
-        if self._guests() is None:
+        guests = self._guests()
+        if guests is None:
             return
+        try:
+            guests.detach_disk(instance.uuid, mountpoint, self._guest_state_dir())
+        except guests.GuestError as exc:
+            LOG.warning(
+                "server %s: disk %s still shown in its guest: %s", instance.uuid, mountpoint, exc
+            )
+
+    def _guest_power(self, instance, action: str) -> None:
+        """stop_guest, start_guest or reboot_guest, for a server that has a guest."""
+        guests = self._guests()
+        if guests is None or not guests.has_guest(instance.uuid, self._guest_state_dir()):
+            return
+        try:
+            getattr(guests, action)(instance.uuid, self._guest_state_dir())
+        except guests.GuestError as exc:
+            LOG.warning("server %s: %s failed: %s", instance.uuid, action, exc)
+
+
+def first_fixed_ipv4(network_info) -> tuple[str, str | None, str] | None:
+    """(address/prefix, gateway or None, MAC) of the server's first fixed IPv4 address."""
+    for vif in network_info or []:
+        for subnet in vif["network"]["subnets"]:
+            for ip in subnet["ips"]:
+                if ip["version"] == 4 and ip["type"] == "fixed":
+                    prefix = ipaddress.ip_network(subnet["cidr"]).prefixlen
+                    gateway = (subnet.get("gateway") or {}).get("address")
+                    return f"{ip['address']}/{prefix}", gateway, vif["address"]
+    return None
