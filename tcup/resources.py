@@ -129,6 +129,7 @@ def write_tiny_image(path: Path) -> Path:
     entry = struct.pack("<B3sB3sII", 0, b"\x00\x02\x00", 0x83, b"\xfe\xff\xff", 1, sectors - 1)
     mbr[446 : 446 + 16] = entry
     mbr[510:512] = b"\x55\xaa"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as handle:
         handle.write(mbr)
@@ -303,6 +304,7 @@ class Validation:
             ("validation", "security_group", "True"),
             ("validation", "security_group_rules", "True"),
             ("validation", "image_ssh_user", self.ssh_user or DEFAULT_SSH_USER),
+            ("validation", "image_alt_ssh_user", self.ssh_user or DEFAULT_SSH_USER),
         ]
         if self.network_for_ssh:
             values.append(("validation", "network_for_ssh", self.network_for_ssh))

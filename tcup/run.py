@@ -390,6 +390,7 @@ def _compute_setup(
         return None
     conn = cloud_mod.connection(creds)
     if options.image is not None:
+        workspace = configure_mod.init_workspace(workspace)  # tempest init wants it empty
         image = resources.local_image(options.image, workspace, options.ssh_user)
     else:
         found = resources.usable_image(conn, info.project_id, options.ssh_user)

@@ -125,8 +125,8 @@ def test_mode_accounts_when_given_else_dynamic_for_admins(tmp_path: Path) -> Non
 def test_generated_image_is_local_and_small(tmp_path: Path) -> None:
     from tcup import resources
 
-    image = resources.local_image(resources.GENERATE, tmp_path)
-    assert image.path.parent == tmp_path and image.path.stat().st_size == 1024 * 1024
+    image = resources.local_image(resources.GENERATE, tmp_path / "ws")  # made before the workspace
+    assert image.path.parent == tmp_path / "ws" and image.path.stat().st_size == 1024 * 1024
     assert image.disk_format == "raw" and image.min_disk_gb == 1
     assert image.path.read_bytes()[510:512] == b"\x55\xaa"  # an MBR: a valid raw disk
     own = tmp_path / "mine.img"
