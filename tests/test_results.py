@@ -161,6 +161,31 @@ def test_not_subunit_is_an_input_error() -> None:
         read_subunit(b"just some text\n", "notes.txt")
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"FB\r\n", b"F@\r\n"),  # a detail chunk header that is not hex
+        (b"time: 2026-11-25", b"time: 2O26-11-25"),  # a date that is not one
+        (b"test: tempest.api.object", b"test: tempest.api.\xffobject"),  # not UTF-8
+    ],
+    ids=["chunk-header", "date", "utf-8"],
+)
+def test_corrupt_v1_stream_is_an_input_error(old: bytes, new: bytes, capfd) -> None:
+    """python-subunit raises ValueError & co. on these; a server must answer 400, not 500."""
+    data = V1.read_bytes()
+    assert old in data
+    with pytest.raises(InputError, match="'upload' is a corrupt subunit v1 stream"):
+        read_subunit(data.replace(old, new, 1), "upload")
+    assert capfd.readouterr().out == ""
+
+
+def test_v1_lines_that_are_not_subunit_are_not_echoed(capfd, sample: RunResults) -> None:
+    data = V1.read_bytes().replace(b"]\ntime: ", b"]\nsome chatter\ntime: ", 1)
+    assert b"some chatter" in data
+    assert _signature(read_subunit(data)) == _signature(sample)
+    assert capfd.readouterr().out == ""
+
+
 # --------------------------------------------------------------------------- fixtures stay fresh
 
 

@@ -57,16 +57,27 @@ def read_subunit(data: bytes, source: str = "<stream>") -> RunResults:
             hint="expected the raw stream of a Tempest/stestr run (v2) or a v1 text stream",
         )
     collector = SubunitCollector()
-    if version == 2:
-        collector.startTestRun()
-        subunit.ByteStreamToStreamResult(io.BytesIO(data), non_subunit_name="stdout").run(collector)
-        collector.stopTestRun()
-    else:
-        decorator = testtools.ExtendedToStreamDecorator(collector)
-        decorator.startTestRun()
-        subunit.ProtocolTestCase(io.BytesIO(data)).run(decorator)
-        decorator.stopTestRun()
-    return collector.results()
+    try:
+        if version == 2:
+            collector.startTestRun()
+            stream = subunit.ByteStreamToStreamResult(io.BytesIO(data), non_subunit_name="stdout")
+            stream.run(collector)
+            collector.stopTestRun()
+        else:
+            decorator = testtools.ExtendedToStreamDecorator(collector)
+            decorator.startTestRun()
+            # passthrough: lines that are not subunit go nowhere, not to this process's stdout
+            subunit.ProtocolTestCase(io.BytesIO(data), passthrough=io.BytesIO()).run(decorator)
+            decorator.stopTestRun()
+        return collector.results()
+    except (ValueError, AssertionError, AttributeError, LookupError, TypeError) as exc:
+        # python-subunit's parsers fail on a corrupt stream with these (an invalid chunk
+        # header, a short line, undecodable details): the input's fault, said in one line.
+        raise InputError(
+            f"'{source}' is a corrupt subunit v{version} stream: {type(exc).__name__}: "
+            f"{str(exc)[:200]}",
+            hint="upload the stream exactly as the test run wrote it",
+        ) from exc
 
 
 class SubunitCollector(testtools.StreamToDict):

@@ -200,6 +200,20 @@ def test_nul_and_surrogates_in_login_and_keys_are_refused(client, actors, name):
     refused(client.post("/v1/profile/pubkeys", content=key, headers=headers), 400)
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(b"FB\r\n", b"F@\r\n"), (b"time: 2026-11-25", b"time: 2O26-11-25")],
+    ids=["chunk-header", "date"],
+)
+def test_corrupt_subunit_stream_is_refused(client, app, old, new):
+    """python-subunit raised ValueError on these: a 500 for an anonymous caller."""
+    stream = (FIXTURES / "sample-v1.subunit").read_bytes().replace(old, new, 1)
+    headers = {"Content-Type": "application/octet-stream"}
+    response = client.post("/v1/results?cpid=abc", content=stream, headers=headers)
+    refused(response, 400, "corrupt subunit v1 stream")
+    assert count_results(app) == 0
+
+
 # ------------------------------------------------------------- huge bodies
 
 
