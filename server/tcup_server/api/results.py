@@ -30,6 +30,7 @@ router = APIRouter(prefix="/v1/results", tags=["results"])
 
 SUBUNIT_TYPES = {"application/octet-stream", "application/vnd.subunit", "application/x-subunit"}
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+MAX_CPID_LENGTH = 128  # the column, as RefStack's
 
 UPLOAD_DOC = {
     "requestBody": {
@@ -102,12 +103,12 @@ def _int_param(value: str | None, name: str, limit: int | None = None) -> int:
     return number
 
 
-def _name_param(value: str | None, name: str) -> str | None:
-    """A guideline, target or add-on name from the query: short printable text or nothing."""
+def _name_param(value: str | None, name: str, limit: int = MAX_NAME_LENGTH) -> str | None:
+    """A name (guideline, target, add-on, cpid) from the query: short printable text or nothing."""
     if value is None or value == "":
         return None
-    if len(value) > MAX_NAME_LENGTH or not value.isprintable():
-        raise ApiError(400, f"Invalid {name}: at most {MAX_NAME_LENGTH} printable characters")
+    if len(value) > limit or not value.isprintable():
+        raise ApiError(400, f"Invalid {name}: at most {limit} printable characters")
     return value
 
 
@@ -127,7 +128,7 @@ def upload_from_request(request: Request, body: bytes, kind: str | None = None) 
         guideline=_name_param(q.get("guideline"), "guideline"),
         target=_name_param(q.get("target"), "target"),
         add_ons=tuple(a for a in add_ons if a),
-        cpid=_name_param(q.get("cpid"), "cpid") if "cpid" in q else None,
+        cpid=_name_param(q.get("cpid"), "cpid", MAX_CPID_LENGTH),
         duration_seconds=_int_param(q.get("duration_seconds"), "duration_seconds", MAX_DURATION),
     )
 
