@@ -154,6 +154,7 @@ def provision(
     leftovers :func:`remove` deletes; ``project_networks`` gives every project
     a network and subnet of its own (they are swept with the project).
     """
+    from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as os_exc
 
     prefix = prefix or run_prefix()
@@ -209,9 +210,12 @@ def provision(
             f"test accounts: {_short(exc)}",
             hint="run with admin credentials, or give an accounts file with --accounts FILE",
         ) from exc
-    except os_exc.SDKException as exc:
-        remove(conn, pool)
-        raise PreflightError(f"making Tempest test accounts failed: {_short(exc)}") from exc
+    except (os_exc.SDKException, ksa_exc.ClientException) as exc:
+        left = remove(conn, pool)
+        raise PreflightError(
+            f"making Tempest test accounts failed: {_short(exc)}",
+            hint=f"delete by hand what could not be removed: {', '.join(left)}" if left else None,
+        ) from exc
     except BaseException:
         remove(conn, pool)
         raise
@@ -221,8 +225,6 @@ def provision(
 
 def remove(conn: Any, pool: Pool) -> list[str]:
     """Delete the pool's users and projects and its file; returns what could not be deleted."""
-    from openstack import exceptions as os_exc
-
     left: list[str] = _sweep(conn, pool) if pool.sweep else []
     for kind, ids, delete in (
         ("user", pool.user_ids, conn.identity.delete_user),
@@ -232,7 +234,7 @@ def remove(conn: Any, pool: Pool) -> list[str]:
             try:
                 delete(ident, ignore_missing=True)
                 ids.remove(ident)
-            except os_exc.SDKException as exc:
+            except Exception as exc:  # noqa: BLE001 - the cloud may be gone: name what is left
                 left.append(f"{kind} {ident}")
                 LOG.warning("could not delete test %s %s: %s", kind, ident, _short(exc))
     with contextlib.suppress(FileNotFoundError):
@@ -273,7 +275,9 @@ def _sweep(conn: Any, pool: Pool) -> list[str]:
         try:
             return list(lister(**query))
         except Exception as exc:  # noqa: BLE001
-            LOG.warning("could not list %s of the test projects: %s", what, _short(exc))
+            owner = query.get("project_id") or query.get("user_id") or query.get("device_id")
+            left.append(f"{what} of {owner} (could not be listed)")
+            LOG.info("could not list %s of %s: %s", what, owner, _short(exc))
             return []
 
     if "compute" in pool.sweep:

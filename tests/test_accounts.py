@@ -280,3 +280,39 @@ def test_a_pool_without_compute_sweeps_nothing(tmp_path: Path) -> None:
     identity = FakeIdentity()
     pool = accounts.provision(_conn(identity), tmp_path / "a.yaml", 1)
     assert pool.sweep == () and accounts.remove(_conn(identity), pool) == []
+
+
+def test_a_cloud_that_goes_away_while_the_pool_is_made_is_a_clear_error(tmp_path: Path) -> None:
+    from keystoneauth1 import exceptions as ksa_exc
+
+    class Vanishing(FakeIdentity):
+        def create_user(self, name, password, domain_id, default_project_id):  # noqa: ANN001, ANN201
+            if self.users:
+                raise ksa_exc.ConnectFailure("Unable to establish connection to 127.0.0.1:5000")
+            return super().create_user(name, password, domain_id, default_project_id)
+
+        def delete_user(self, ident, ignore_missing=True):  # noqa: ANN001, ANN201
+            raise ksa_exc.ConnectFailure("Unable to establish connection to 127.0.0.1:5000")
+
+    identity = Vanishing()
+    with pytest.raises(PreflightError) as caught:
+        accounts.provision(_conn(identity), tmp_path / "a.yaml", 1)
+    assert caught.value.message.startswith("making Tempest test accounts failed: Unable to")
+    user = next(iter(identity.users))
+    assert f"user {user}" in caught.value.hint
+
+
+def test_leftovers_that_cannot_be_listed_are_named(tmp_path: Path) -> None:
+    identity, cloud = FakeIdentity(), FakeCloud()
+    conn = cloud.conn(identity)
+    pool = accounts.provision(conn, tmp_path / "a.yaml", 1, sweep=("compute",))
+
+    def refused(**query):  # noqa: ANN003, ANN202
+        raise ConnectionError("connection refused")
+
+    conn.compute.servers = refused
+    projects = list(pool.project_ids)  # remove() empties the pool's lists
+    left = accounts.remove(conn, pool)
+    assert sorted(left) == sorted(
+        f"servers of {p} (could not be listed)" for p in set(pool.project_ids)
+    )
