@@ -18,9 +18,13 @@ Upload RESULTS to a RefStack-compatible server (POST <url>/v1/results).
 
 RESULTS is either a results.json (a RefStack upload body, sent byte for byte
 as it is, so a signature made elsewhere stays valid) or a run's output
-directory: then a pending upload in <dir>/outbox/ is retried, or else
-<dir>/results.json is uploaded and the server's receipt written to
-<dir>/upload.json.  A failed directory upload is kept in <dir>/outbox/.
+directory: then a pending upload in <dir>/outbox/ is retried, or else the run
+is uploaded and the server's receipt written to <dir>/upload.json.  A TCUP
+server (one that answers GET <url>/v1/tcup/server-key) gets the whole run as
+one signed submission: results.json, results.subunit, results-extended.json
+and manifest.json, so it scores the guideline and target the run used; any
+other server gets <dir>/results.json.  A failed directory upload is kept in
+<dir>/outbox/.
 
 With --key the body is signed (RSA, PKCS#1 v1.5, SHA-256) and the server
 learns who uploaded it; the public key must be registered with the server
