@@ -160,6 +160,10 @@ def test_run_writes_the_whole_output_dir(fake_cloud, tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     states = {t["name"]: t["state"] for c in report["capabilities"] for t in c["tests"]}
     assert {n for n, s in states.items() if s == "not in tempest"} == set(absent)
+    from tcup.results import load_results  # tcup report OUT tells the same from the manifest
+
+    reread = load_results(out).states()
+    assert {n for n, s in reread.items() if s == "not in tempest"} == set(absent)
     body = read_refstack((out / "results.json").read_bytes())
     assert body.cpid == "f3a407ef32974304a633250aa6e3c2c0"
     assert body.results and {t.name for t in body.results} <= {n.split("[")[0] for n in listed}
