@@ -313,6 +313,4 @@ def test_leftovers_that_cannot_be_listed_are_named(tmp_path: Path) -> None:
     conn.compute.servers = refused
     projects = list(pool.project_ids)  # remove() empties the pool's lists
     left = accounts.remove(conn, pool)
-    assert sorted(left) == sorted(
-        f"servers of {p} (could not be listed)" for p in set(pool.project_ids)
-    )
+    assert sorted(left) == sorted(f"servers of {p} (could not be listed)" for p in projects)
