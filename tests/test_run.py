@@ -213,6 +213,12 @@ def test_failed_upload_keeps_results_in_outbox_and_exits_5(fake_cloud, tmp_path:
     out = tmp_path / "out"
     assert (out / "results.json").is_file() and any((out / "outbox").iterdir())
     assert json.loads((out / "manifest.json").read_text())["exit_status"] == 5
+    # the outbox keeps the whole run for a TCUP server, with the manifest as it was final
+    from tcup.upload import pending_uploads
+
+    (entry,) = pending_uploads(out)
+    kept = json.loads(entry.submission.parts["manifest"])
+    assert kept["exit_status"] in (0, 1) and kept["ended"]
 
 
 def test_leaked_secret_is_removed_and_reported(tmp_path: Path) -> None:
