@@ -351,3 +351,129 @@ def test_command_line_says_how_to_use_it(capsys, tmp_path):
     assert guests.main(["list", str(tmp_path)]) == 0
     assert guests.main(["cleanup", str(tmp_path / "none")]) == 0
     assert capsys.readouterr().out == ""
+
+
+# -- the fake Nova driver's hooks, with real Nova objects in the platform venv ----------
+
+DRIVER_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])  # the checkout's drivers, not the installed copy
+    from nova import objects
+    objects.register_all()
+    from nova.network import model
+    import tcup_nova_fake
+
+    spec = json.loads(sys.stdin.readline())
+    conf = tcup_nova_fake.CONF
+    conf.set_override("enabled", True, group="tcup_guests")
+    conf.set_override("state_dir", spec["state_dir"], group="tcup_guests")
+    conf.set_override("ssh_user", "cirros", group="tcup_guests")
+    subnet = model.Subnet(
+        cidr=spec["cidr"],
+        gateway=model.IP(address=spec["gateway"], type="gateway"),
+        ips=[model.FixedIP(address=spec["address"])],
+    )
+    vif = model.VIF(id="vif", address=spec["mac"], network=model.Network(id="n", subnets=[subnet]))
+    network_info = model.NetworkInfo([vif])
+    flavor = objects.Flavor(vcpus=spec["vcpus"], root_gb=1, memory_mb=64, ephemeral_gb=0, swap=0)
+    instance = objects.Instance(
+        uuid=spec["uuid"], hostname=spec["hostname"], key_data=spec["key"], flavor=flavor,
+        vm_state="active", id=1,
+    )
+    driver = tcup_nova_fake.TcupFakeDriver(None)
+    volumes = {"block_device_mapping": [{"mount_device": "/dev/vdb", "connection_info": {}}]}
+    driver.spawn(None, instance, None, [], None, {}, network_info, volumes)
+    print("spawn", flush=True)
+    for line in sys.stdin:
+        action = line.strip()
+        if action == "off":
+            driver.power_off(instance)
+        elif action == "on":
+            driver.power_on(None, instance, network_info)
+        elif action == "reboot":
+            driver.reboot(None, instance, network_info, "HARD")
+        elif action == "attach":
+            driver.attach_volume(None, {}, instance, "/dev/vdc")
+        elif action == "detach":
+            driver.detach_volume(None, {}, instance, "/dev/vdb")
+        elif action == "destroy":
+            driver.destroy(None, instance, network_info)
+        print(action, flush=True)
+    """
+)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    os.environ.get("TCUP_CLOUD_PROFILE") == "storage",
+    reason="TCUP_CLOUD_PROFILE=storage: no platform venv with Nova",
+)
+def test_fake_nova_driver_gives_each_server_a_guest(tmp_path, guest_tools):
+    """Spawn, power, volume and destroy calls of the driver reach the guest.
+
+    Real Nova objects and the driver in the platform venv, without a running
+    cloud: ``up --install-only`` installs the venv (idempotent) and starts nothing.
+    """
+    subprocess.run(
+        [str(REPO / "tools" / "cloud" / "up"), "--install-only"],
+        check=True,
+        capture_output=True,
+        timeout=1800,
+    )
+    cache = Path(os.environ.get("TCUP_DEV_CACHE", Path.home() / ".cache" / "tcup-dev"))
+    python = cache / "platform-venv" / "bin" / "python"
+    key = paramiko.ECDSAKey.generate()
+    state = tmp_path / "guests"
+    spec = {
+        "state_dir": str(state),
+        "uuid": "c0ffee00-1234-4abc-8def-0123456789ab",
+        "hostname": "tempest-serverstestmanualdisk-server-42",
+        "address": f"{NET}.31",
+        "cidr": f"{NET}.0/24",
+        "gateway": f"{NET}.1",
+        "mac": "fa:16:3e:00:00:31",
+        "vcpus": 3,
+        "key": f"{key.get_name()} {key.get_base64()} Generated-by-Nova\n",
+    }
+    probe = subprocess.Popen(
+        [str(python), "-c", DRIVER_PROBE, str(REPO / "tools" / "cloud" / "drivers")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def call(action: str | None = None) -> None:
+        if action:
+            probe.stdin.write(action + "\n")
+            probe.stdin.flush()
+        line = probe.stdout.readline().strip()
+        assert line == (action or "spawn"), line or probe.stderr.read()[-3000:]
+
+    try:
+        probe.stdin.write(json.dumps(spec) + "\n")
+        probe.stdin.flush()
+        call()
+        guest = guests.list_guests(state)[0]
+        with _ssh(guest, "cirros", key) as client:
+            assert _run(client, "hostname").strip() == spec["hostname"]
+            assert _run(client, "grep -c ^processor /proc/cpuinfo").strip() == "3"
+            assert _run(client, "lsblk -ln -o NAME").split() == ["vda", "vdb"]
+        call("attach")
+        call("detach")
+        call("off")
+        with pytest.raises((OSError, paramiko.SSHException)):
+            _ssh(guest, "cirros", key)
+        call("on")
+        call("reboot")
+        with _ssh(guest, "cirros", key) as client:
+            assert _run(client, "lsblk -ln -o NAME").split() == ["vda", "vdc"]
+            assert float(_run(client, "cat /proc/uptime").split()[0]) < 30
+        call("destroy")
+        assert guests.list_guests(state) == []
+        assert guest.netns not in _ip("netns", "list")
+    finally:
+        probe.stdin.close()
+        probe.wait(timeout=60)
+        guests.cleanup_all(state)
