@@ -110,62 +110,69 @@ class LoginThrottle:
         return max((math.ceil(w) for w in waits), default=0)
 
     def failed(self, name: str, host: str | None) -> int:
-        """Count one failed login; returns the seconds the next try must wait."""
+        """Count one failed login; returns the seconds the next try must wait.
+
+        One transaction: both counts, and the pruning of rows nobody failed for a day.
+        Each count is an UPDATE first, so it takes the write lock (SQLite) or the row
+        lock (PostgreSQL) before reading the count it adds to.
+        """
         now = self._clock()
         forget = now - dt.timedelta(seconds=self.policy.forget_after)
-        waits = [
-            self._count(account, address, free, now, forget)
-            for account, address, free in self._keys(name, host)
-        ]
-        with self._sessions() as db, db.begin():
-            db.execute(delete(LoginFailure).where(LoginFailure.last_failure_at < forget))
-        return max(waits)
-
-    def _count(
-        self, account: str, address: str, free: int, now: dt.datetime, forget: dt.datetime
-    ) -> int:
-        """Add one failure to a row, atomically: the UPDATE takes the write lock first."""
-        where = (LoginFailure.account_sha256 == account, LoginFailure.address == address)
-        for attempt in range(3):  # a concurrent first failure may insert the row before us
+        for attempt in range(3):  # a concurrent first failure may insert a row before us
             try:
                 with self._sessions() as db, db.begin():
-                    failures = db.execute(
-                        update(LoginFailure)
-                        .where(*where)
-                        .values(
-                            failures=case(
-                                (LoginFailure.last_failure_at < forget, 1),
-                                else_=LoginFailure.failures + 1,
-                            ),
-                            last_failure_at=now,
-                        )
-                        .returning(LoginFailure.failures)
-                        .execution_options(synchronize_session=False)
-                    ).scalar()
-                    if failures is None:
-                        failures = 1
-                        db.add(
-                            LoginFailure(
-                                account_sha256=account,
-                                address=address,
-                                failures=failures,
-                                last_failure_at=now,
-                            )
-                        )
-                        db.flush()
-                    delay = self.policy.delay(failures, free)
-                    until = now + dt.timedelta(seconds=delay) if delay else None
-                    db.execute(
-                        update(LoginFailure)
-                        .where(*where)
-                        .values(blocked_until=until)
-                        .execution_options(synchronize_session=False)
-                    )
-                    return delay
+                    waits = [
+                        self._count(db, account, address, free, now, forget)
+                        for account, address, free in self._keys(name, host)
+                    ]
+                    db.execute(delete(LoginFailure).where(LoginFailure.last_failure_at < forget))
+                    return max(waits)
             except IntegrityError:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count(
+        self,
+        db: Session,
+        account: str,
+        address: str,
+        free: int,
+        now: dt.datetime,
+        forget: dt.datetime,
+    ) -> int:
+        """Add one failure to the row of (account, address); the seconds it must now wait."""
+        where = (LoginFailure.account_sha256 == account, LoginFailure.address == address)
+        failures = db.execute(
+            update(LoginFailure)
+            .where(*where)
+            .values(
+                failures=case(
+                    (LoginFailure.last_failure_at < forget, 1),
+                    else_=LoginFailure.failures + 1,
+                ),
+                last_failure_at=now,
+            )
+            .returning(LoginFailure.failures)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if failures is None:
+            failures = 1
+            db.add(
+                LoginFailure(
+                    account_sha256=account, address=address, failures=1, last_failure_at=now
+                )
+            )
+            db.flush()
+        delay = self.policy.delay(failures, free)
+        until = now + dt.timedelta(seconds=delay) if delay else None
+        db.execute(
+            update(LoginFailure)
+            .where(*where)
+            .values(blocked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return delay
 
     def succeeded(self, name: str, host: str | None) -> None:
         """A correct password: forget this pair's failures (the address's count stays)."""
