@@ -24,6 +24,7 @@ from typing import Any, TextIO
 
 from tcup.accounts import AUTO
 from tcup.errors import InputError, PreflightError
+from tcup.resources import GENERATE
 
 LOG = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class LaunchOptions:
     clouds_yaml: Path | None = None
     accounts: Path | None = None
     auto_accounts: bool = False
+    os_image: str | None = None  # --image of tcup run: a host file (mounted) or "generate"
+    validation: str | None = None
+    rerun: Path | None = None  # an earlier output directory, mounted as the output
     run_args: tuple[str, ...] = ()  # given after `--`: passed to `tcup run` unchanged
 
 
@@ -233,6 +237,12 @@ def container_spec(
         command += ["--accounts", AUTO]
     if options.concurrency is not None:
         command += ["--concurrency", str(options.concurrency)]
+    if options.os_image == GENERATE:
+        command += ["--image", GENERATE]
+    elif options.os_image:
+        command += ["--image", mounts.input_file(Path(options.os_image), "image", "image file")]
+    if options.validation:
+        command += ["--validation", options.validation]
     if options.url:
         command += ["--url", options.url]
     if options.key is not None:
@@ -241,7 +251,17 @@ def container_spec(
             raise InputError(f"signing key '{options.key}' is not a file")
         command += ["--key", mounts.add(options.key, KEY_MOUNT)]
 
-    out = _prepare_out(options.out)
+    if options.rerun is not None:
+        if not (options.rerun / "manifest.json").is_file():
+            raise InputError(
+                f"'{options.rerun}' has no manifest.json, so it is not a tcup run's "
+                "output directory",
+                hint="give the output directory (--out) of an earlier tcup run",
+            )
+        out = _prepare_out(options.rerun)
+        command += ["--rerun", OUT_MOUNT]
+    else:
+        out = _prepare_out(options.out)
     mounts.add(out, OUT_MOUNT, mode="rw")
     command += ["--out", OUT_MOUNT]
     command += list(options.run_args)

@@ -392,3 +392,26 @@ def test_launch_runs_the_image_and_returns_its_exit_code(image: str, tmp_path: P
     client = docker.from_env()
     leftovers = client.containers.list(all=True, filters={"label": "tcup.launch=1"})
     assert leftovers == []
+
+
+def test_image_validation_and_rerun_pass_to_tcup_run(tmp_path: Path) -> None:
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb")
+    options = LaunchOptions(out=tmp_path / "out", os_image=str(disk), validation="off")
+    spec = launch.container_spec(options, OPENRC)
+    image_at = spec.command[spec.command.index("--image") + 1]
+    assert spec.volumes[str(disk.resolve())] == {"bind": image_at, "mode": "ro"}
+    assert spec.command[spec.command.index("--validation") + 1] == "off"
+    generated = launch.container_spec(
+        LaunchOptions(out=tmp_path / "o", os_image="generate"), OPENRC
+    )
+    assert generated.command[generated.command.index("--image") + 1] == "generate"
+
+    earlier = tmp_path / "earlier"
+    with pytest.raises(InputError, match="has no manifest.json"):
+        launch.container_spec(LaunchOptions(rerun=earlier), OPENRC)
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text("{}")
+    spec = launch.container_spec(LaunchOptions(out=tmp_path / "unused", rerun=earlier), OPENRC)
+    assert spec.command[spec.command.index("--rerun") + 1] == launch.OUT_MOUNT
+    assert spec.volumes[str(earlier.resolve())] == {"bind": launch.OUT_MOUNT, "mode": "rw"}

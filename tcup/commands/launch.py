@@ -61,6 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Tempest accounts.yaml, or 'auto': make test accounts with admin rights",
     )
     run.add_argument("--concurrency", type=positive_int, metavar="N", help="parallel test workers")
+    run.add_argument(
+        "--image",
+        metavar="FILE|generate",
+        help="image file for the compute and image tests (mounted read-only), or 'generate'",
+    )
+    run.add_argument(
+        "--validation", choices=("auto", "on", "off"), help="SSH into guests in compute tests"
+    )
+    run.add_argument(
+        "--rerun",
+        type=Path,
+        metavar="DIR",
+        help="run again what did not pass in the earlier output directory DIR (mounted as the "
+        "output); give --guideline again if it was a file",
+    )
     run.add_argument("--url", metavar="URL", help="RefStack-compatible API root to upload to")
     run.add_argument("--key", type=Path, metavar="FILE", help="RSA private key to sign with")
     run.add_argument(
@@ -94,6 +109,9 @@ def run(args: argparse.Namespace, stdout: TextIO) -> int:
         clouds_yaml=args.clouds_yaml,
         accounts=None if args.accounts in (None, AUTO) else Path(args.accounts),
         auto_accounts=args.accounts == AUTO,
+        os_image=args.image,
+        validation=args.validation,
+        rerun=args.rerun,
         run_args=tuple(args.run_args),
     )
     return launch(options, stdout)
