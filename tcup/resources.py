@@ -466,10 +466,16 @@ class ComputeSetup:
                 ("compute", "image_ref", self.image.image_id),
                 ("compute", "image_ref_alt", self.image.image_id),
             ]
-        if mode in ("accounts", "auto-accounts") and self.networks.shared:
+        validation = self.validation
+        ssh_on_fixed = validation.enabled and validation.connect_method == "fixed"
+        if self.networks.shared and (mode in ("accounts", "auto-accounts") or ssh_on_fixed):
             # pre-provisioned accounts get no network of their own: boot on the shared one
             values.append(("compute", "fixed_network_name", self.networks.shared))
-        return values + self.validation.overrides()
+        if ssh_on_fixed and mode == "dynamic":
+            # Tempest's per-project networks would hold the servers where SSH over the
+            # fixed address (network_for_ssh) cannot find them: boot on that network
+            values.append(("auth", "create_isolated_networks", "False"))
+        return values + validation.overrides()
 
 
 # ------------------------------------------------------- after the tests ran

@@ -250,7 +250,13 @@ def test_networks_and_the_connect_method() -> None:
     # pre-provisioned accounts boot on the shared network
     setup = resources.ComputeSetup(image, fixed, provider)
     assert ("compute", "fixed_network_name", "public") in setup.overrides("auto-accounts")
-    assert not any(k == "fixed_network_name" for _, k, _ in setup.overrides("dynamic"))
+    # dynamic credentials: over the fixed address, every server boots where SSH reaches it
+    dynamic = setup.overrides("dynamic")
+    assert ("compute", "fixed_network_name", "public") in dynamic
+    assert ("auth", "create_isolated_networks", "False") in dynamic
+    routed_setup = resources.ComputeSetup(image, floating, routed)
+    assert not any(k == "create_isolated_networks" for _, k, _ in routed_setup.overrides("dynamic"))
+    assert not any(k == "fixed_network_name" for _, k, _ in routed_setup.overrides("dynamic"))
 
 
 def test_tests_needing_validation_are_read_from_tempest() -> None:
