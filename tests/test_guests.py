@@ -388,11 +388,15 @@ DRIVER_PROBE = textwrap.dedent(
     for line in sys.stdin:
         action = line.strip()
         if action == "off":
-            driver.power_off(instance)
+            driver.power_off(instance, 60, 10)  # as the manager calls it
         elif action == "on":
-            driver.power_on(None, instance, network_info)
+            # as the manager calls it
+            driver.power_on(None, instance, network_info, None, None, None)
         elif action == "reboot":
-            driver.reboot(None, instance, network_info, "HARD")
+            driver.reboot(
+                None, instance, network_info, "HARD", block_device_info=None,
+                accel_info=None, share_info=None, bad_volumes_callback=None,
+            )
         elif action == "attach":
             driver.attach_volume(None, {}, instance, "/dev/vdc")
         elif action == "detach":

@@ -13,8 +13,8 @@ Nova loads a compute driver only as ``nova.virt.<module>``; tools/cloud/up write
 the shim ``nova/virt/tcup_fake.py`` into the platform venv, which imports this
 module, and nova.conf names ``tcup_fake.TcupFakeDriver``.
 
-Guests: with ``[tcup_guests] enabled = True`` in nova.conf (``TCUP_CLOUD_GUESTS=1``
-when tools/cloud/up renders it), each server gets a guest that answers SSH,
+Guests: with ``[tcup_guests] enabled = True`` in nova.conf (tools/cloud/up renders
+it so unless ``TCUP_CLOUD_GUESTS=0``), each server gets a guest that answers SSH,
 made by the ``tcup_guests`` module of this package. The hooks ``_guest_up``
 (spawn), ``_guest_down`` (destroy), ``_guest_disk_attached``,
 ``_guest_disk_detached`` and ``_guest_power`` (power off, power on, reboot) are
@@ -130,10 +130,17 @@ class TcupFakeDriver(fake.FakeDriverWithoutFakeNodes):
         super().power_off(instance, timeout=timeout, retry_interval=retry_interval)
         self._guest_power(instance, "stop_guest")
 
-    def power_on(self, context, instance, network_info, block_device_info=None, **kwargs):
-        super().power_on(
-            context, instance, network_info, block_device_info=block_device_info, **kwargs
-        )
+    def power_on(
+        self,
+        context,
+        instance,
+        network_info,
+        block_device_info=None,
+        accel_info=None,
+        share_info=None,
+    ):
+        # The compute manager passes every argument by position.
+        super().power_on(context, instance, network_info, block_device_info, accel_info, share_info)
         self._guest_power(instance, "start_guest")
 
     def reboot(

@@ -225,7 +225,7 @@ def render_platform(
     values["platform_venv"] = str(platform_venv)
     values["transport_url"] = f"rabbit://tcup:{secrets_['secret_rabbitmq']}@127.0.0.1:5682/"
     values["rabbit_password"] = secrets_["secret_rabbitmq"]
-    values["guests"] = "True" if os.environ.get("TCUP_CLOUD_GUESTS") == "1" else "False"
+    values["guests"] = "False" if os.environ.get("TCUP_CLOUD_GUESTS") == "0" else "True"
     for user in PLATFORM_USERS:
         values[f"ksa_{user}"] = ksa_block(user, secrets_[f"password_{user}"])
         values[f"authtoken_{user}"] = ksa_block(user, secrets_[f"password_{user}"], True)
