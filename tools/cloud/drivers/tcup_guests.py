@@ -21,8 +21,8 @@ The guest shares the host's file system (read-only in practice: its user owns
 nothing outside its home, and ``/tmp``, ``/run``, ``/var/tmp`` and ``/dev/shm``
 are private tmpfs). Only the standard library and a few commands are used:
 ``ip`` (iproute2), ``nsenter`` and ``unshare`` (util-linux), ``dropbear`` and
-``dropbearkey`` (Debian's ``dropbear-bin``; ``tools/cloud/install-guest-sshd``
-installs it). Everything needs root.
+``dropbearkey`` (Debian's ``dropbear-bin``, which ``tools/cloud/up`` and
+``tools/cloud/install-guest-sshd`` install). Everything needs root.
 
 The fixed IP must lie in a documentation network (TEST-NET-2/3 by default), so
 a guest can never take over a real address from the host.

@@ -2,8 +2,9 @@
 
 Swift's WSGI servers honour `swift_dir` from their config, but the daemons
 (updaters, replicator) validate /etc/swift/swift.conf before they read it
-(pitfall 7 of docs/reference-cloud.md). Setting the folder first, then running
-the daemon through Swift's own `run_daemon`, avoids that.
+(pitfall 7 of the measured Keystone + Swift recipe that docs/reference-cloud.md
+follows). Setting the folder first, then running the daemon through Swift's own
+`run_daemon`, avoids that.
 
 The container updater is run single-process: its stock `run_forever` forks one
 child per partition on every sweep, and with the 2 s interval this cloud needs
