@@ -56,23 +56,28 @@ def test_db_check_reports_loose_modes_with_the_fix_and_upgrade_fixes_them(umask_
     server_cli(cli_env, "db", "upgrade")
     database = data / "tcup-server.db"
     wal = data / "tcup-server.db-wal"
-    wal.touch()
-    for path, loose in ((data, 0o755), (database, 0o644), (wal, 0o644)):
+    shm = data / "tcup-server.db-shm"
+    for path in (wal, shm):
+        path.touch()
+    for path, loose in ((data, 0o755), (database, 0o644), (wal, 0o644), (shm, 0o640)):
         path.chmod(loose)
 
     check = server_cli(cli_env, "db", "check", ok=(1,))
     assert f"mode 0755 of {data} is too open (want 0700): run `chmod 700 {data}`" in check
     assert f"run `chmod 600 {database}`" in check
     assert f"run `chmod 600 {wal}`" in check
+    assert f"mode 0640 of {shm} is too open (want 0600): run `chmod 600 {shm}`" in check
     assert check.strip().endswith("INCONSISTENT")
     assert mode(database) == 0o644  # check reports, changes nothing
 
-    wal.touch()  # closing the database in `db check` removed it
-    wal.chmod(0o644)
+    for path in (wal, shm):  # closing the database in `db check` may have removed them
+        path.touch()
+        path.chmod(0o644)
     fixed = server_cli(cli_env, "db", "upgrade")
     assert f"tightened mode of {data} from 0755 to 0700" in fixed
     assert f"tightened mode of {database} from 0644 to 0600" in fixed
     assert f"tightened mode of {wal} from 0644 to 0600" in fixed
+    assert f"tightened mode of {shm} from 0644 to 0600" in fixed
     assert (mode(data), mode(database)) == (0o700, 0o600)
     assert "INCONSISTENT" not in server_cli(cli_env, "db", "check")
 
