@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,8 +12,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tcup_server import __version__, db, filemodes
+from tcup_server import __version__, db, filemodes, logs, metrics
 from tcup_server.api.guard import InputGuard
+from tcup_server.api.request_log import RequestLog
 from tcup_server.errors import ApiError, from_domain
 from tcup_server.keys import load_keys
 from tcup_server.services.errors import DomainError
@@ -29,6 +32,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     settings = settings or load_settings()
     filemodes.secure(settings)  # private at rest, on every start, whatever the umask
     engine = engine or db.make_engine(settings.resolved_database_url)
+    for secret in (settings.metrics_token, settings.artefact_key, engine.url.password):
+        logs.register_secret(secret)  # masked in every log line, should one ever carry it
     keys = load_keys(settings)
     sessions = db.session_factory(engine)
     store = open_store(settings, keys.artefact_key)
@@ -41,7 +46,10 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         store=store,
         guidelines=guidelines,
         ingest=None,  # type: ignore[arg-type]  # set just below
+        metrics=metrics.Metrics(),
     )
+    state.metrics.observe_sessions(sessions)
+    state.metrics.observe_pool(engine)
     state.ingest = IngestContext(
         sessions=sessions,
         store=store,
@@ -54,13 +62,21 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         max_tests=settings.max_tests,
     )
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # a worker stopping (uvicorn's graceful shutdown): its live gauges go with it
+        metrics.mark_process_dead()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="tcup-server",
         version=__version__,
         description="RefStack-compatible receiving server for OpenStack interop results.",
     )
     app.state.tcup = state
-    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(InputGuard, max_body_bytes=settings.max_body_bytes, metrics=state.metrics)
+    app.add_middleware(RequestLog, metrics=state.metrics)  # outermost: sees every answer
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -88,14 +104,19 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
 
     from tcup_server import web
     from tcup_server.api import guidelines as guidelines_api
-    from tcup_server.api import meta, profile, results, tcup
+    from tcup_server.api import meta, ops, profile, results, tcup
 
-    for module in (results, meta, tcup, profile, guidelines_api):
+    for module in (results, meta, tcup, profile, guidelines_api, ops):
         app.include_router(module.router)
     app.include_router(web.router)
     return app
 
 
 def app_from_environment() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (multi-worker serving): settings from the environment."""
+    """Factory for ``uvicorn --factory`` (multi-worker serving): settings from the environment.
+
+    uvicorn has applied :func:`tcup_server.logs.uvicorn_log_config` in this worker already;
+    Python's warnings go to the same JSON log.
+    """
+    logging.captureWarnings(True)
     return create_app()

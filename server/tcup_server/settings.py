@@ -21,6 +21,7 @@ from tcup.errors import InputError
 ENV_PREFIX = "TCUP_SERVER_"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def _default_data_dir() -> Path:
@@ -42,7 +43,7 @@ class ServerSettings:
     swift_cloud: str = ""  # cloud name in clouds.yaml (OS_CLIENT_CONFIG_FILE selects the file)
     swift_container: str = "tcup-artefacts"
     # Base64 of a 32-byte AES key; if empty, the key file under data_dir/keys is used.
-    artefact_key: str = ""
+    artefact_key: str = dataclasses.field(default="", repr=False)
     keys_dir: Path | None = None
     # Uploads
     allow_anonymous_upload: bool = False
@@ -67,6 +68,11 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Operations: GET /metrics answers only with "Authorization: Bearer <metrics_token>";
+    # empty (the default) turns /metrics off (404).  /health/* need no credentials.
+    metrics_token: str = dataclasses.field(default="", repr=False)
+    health_timeout_seconds: int = 5  # readiness: longer than this is "not ready"
+    log_level: str = "info"  # debug | info | warning | error (JSON lines on stdout)
 
     @property
     def resolved_database_url(self) -> str:
@@ -163,6 +169,12 @@ def load_settings(
         raise InputError(
             f"artefact_backend must be 'local' or 'swift', not {values['artefact_backend']!r}"
         )
+    if "log_level" in values:
+        values["log_level"] = str(values["log_level"]).strip().lower()
+        if values["log_level"] not in LOG_LEVELS:
+            raise InputError(
+                f"log_level must be one of {', '.join(LOG_LEVELS)}, not {values['log_level']!r}"
+            )
     if values.get("data_dir") is None:
         values.pop("data_dir", None)
     return ServerSettings(**values)

@@ -6,13 +6,14 @@ assembles the application, so nothing imports ``app`` back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from tcup_server.keys import ServerKeys
+from tcup_server.metrics import Metrics
 from tcup_server.services.guidelines import GuidelineDirectory
 from tcup_server.services.ingest import IngestContext
 from tcup_server.settings import ServerSettings
@@ -30,6 +31,7 @@ class AppState:
     store: ArtefactStore
     guidelines: GuidelineDirectory
     ingest: IngestContext
+    metrics: Metrics = field(default_factory=Metrics)
 
     def result_url(self, result_id: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}/results/{result_id}"

@@ -122,12 +122,25 @@ def _refuse_big_numbers(query: bytes) -> None:
                 )
 
 
+def upload_kind(path: str, content_type: str) -> str:
+    """What the upload routes make of a request: ``tcup``, ``subunit`` or ``json``."""
+    if path == MULTIPART_UPLOAD:
+        return "tcup"
+    main = content_type.split(";", 1)[0].strip().lower()
+    return "subunit" if main in SUBUNIT_TYPES else "json"
+
+
+def _is_upload(scope: Scope) -> bool:
+    return scope.get("method") == "POST" and scope.get("path", "") in UPLOAD_PATHS
+
+
 class InputGuard:
     """ASGI middleware: refuse what no route should ever see (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Any = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics  # tcup_server.metrics.Metrics: refused uploads are counted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,7 +156,11 @@ class InputGuard:
                 exc.code,
                 exc.title,
                 f" ({exc.detail})" if exc.detail else "",
+                extra={"event": "http.refused", "status": exc.code},
             )
+            if self.metrics is not None and _is_upload(scope):
+                kind = upload_kind(scope.get("path", ""), _header(scope, b"content-type"))
+                self.metrics.upload_refused(kind, exc.code, exc.title)
             await _answer(send, exc)
             return
         await self.app(scope, receive, send)

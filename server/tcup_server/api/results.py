@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session as DbSession
 
+from tcup_server.api.guard import upload_kind
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
@@ -133,12 +137,36 @@ def upload_from_request(request: Request, body: bytes, kind: str | None = None) 
     )
 
 
+@contextmanager
+def refusals_counted(request: Request) -> Iterator[None]:
+    """Count an upload the route refuses (``tcup_uploads_refused_total``), then let it go on."""
+    try:
+        yield
+    except ApiError as exc:
+        kind = upload_kind(request.url.path, request.headers.get("content-type", ""))
+        get_state(request).metrics.upload_refused(kind, exc.code, exc.title)
+        raise
+    except Exception:
+        kind = upload_kind(request.url.path, request.headers.get("content-type", ""))
+        get_state(request).metrics.upload_refused(kind, 500, "Internal error")
+        raise
+
+
 async def store_upload(request: Request, upload: Upload) -> JSONResponse:
     """Ingest ``upload``: 201 with the receipt, also for a replay (``Idempotent-Replayed``)."""
+    metrics = get_state(request).metrics
+    started = time.perf_counter()
     try:
         receipt = await run_in_threadpool(ingest, get_state(request).ingest, upload)
     except IngestRefused as exc:
+        metrics.ingest_observed(upload.kind, "refused", time.perf_counter() - started)
         raise ApiError(exc.status, exc.title, detail=exc.detail) from None
+    except Exception:
+        metrics.ingest_observed(upload.kind, "error", time.perf_counter() - started)
+        raise
+    outcome = "replayed" if receipt.replayed else "stored"
+    metrics.ingest_observed(upload.kind, outcome, time.perf_counter() - started)
+    metrics.upload_accepted(upload.kind, receipt.replayed)
     headers = {"Location": f"/v1/results/{receipt.test_id}"}
     if receipt.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -149,8 +177,9 @@ async def store_upload(request: Request, upload: Upload) -> JSONResponse:
 @router.post("/", status_code=201, openapi_extra=UPLOAD_DOC, include_in_schema=False)
 async def upload_results(request: Request) -> JSONResponse:
     """RefStack's upload: the JSON body refstack-client sends (or a subunit stream)."""
-    body = await read_body(request)
-    return await store_upload(request, upload_from_request(request, body))
+    with refusals_counted(request):
+        body = await read_body(request)
+        return await store_upload(request, upload_from_request(request, body))
 
 
 # ------------------------------------------------------------------ reading

@@ -10,7 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tcup import signing, submission
-from tcup_server.api.results import read_body, store_upload, upload_from_request
+from tcup_server.api.results import (
+    read_body,
+    refusals_counted,
+    store_upload,
+    upload_from_request,
+)
 from tcup_server.errors import ApiError
 from tcup_server.services.ingest import RECEIPT_FIELDS
 from tcup_server.state import get_state
@@ -62,10 +67,11 @@ def split_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 async def upload_extended(request: Request) -> JSONResponse:
     """A whole run (tcup.submission/1): the signature covers the envelope, which lists
     the sha256 of every part; guideline, target and add-ons come from the manifest."""
-    body = await read_body(request)
-    upload = upload_from_request(request, body, kind="tcup")
-    upload.parts = split_multipart(request.headers.get("content-type", ""), body)
-    return await store_upload(request, upload)
+    with refusals_counted(request):
+        body = await read_body(request)
+        upload = upload_from_request(request, body, kind="tcup")
+        upload.parts = split_multipart(request.headers.get("content-type", ""), body)
+        return await store_upload(request, upload)
 
 
 @router.get("/server-key")

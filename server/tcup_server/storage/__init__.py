@@ -26,6 +26,10 @@ class ArtefactNotFound(LookupError):
     """No artefact is stored under this key."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot be used now (readiness check); the message names no secret."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     """One stored object, as ``ArtefactStore.list`` reports it."""
@@ -54,6 +58,10 @@ class ArtefactStore(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every object whose key starts with ``prefix`` (for integrity checks and gc)."""
+
+    def check(self) -> None:
+        """Raise if the store cannot be used now (readiness); one cheap request, no write."""
+        self.exists("health/probe")
 
 
 MAGIC = b"TCUPAE1"  # format marker + version of the encrypted envelope
@@ -93,6 +101,9 @@ class EncryptedStore(ArtefactStore):
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         return self.inner.list(prefix)
+
+    def check(self) -> None:
+        self.inner.check()
 
 
 def open_store(settings, artefact_key: bytes) -> ArtefactStore:  # noqa: ANN001 - ServerSettings

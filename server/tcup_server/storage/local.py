@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from tcup_server.storage import ArtefactNotFound, ArtefactStore, StoredObject
+from tcup_server.storage import ArtefactNotFound, ArtefactStore, StoredObject, StoreUnavailable
 
 _KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
@@ -49,6 +49,13 @@ class LocalStore(ArtefactStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def check(self) -> None:
+        """The root is a directory this process may write in."""
+        if not self.root.is_dir():
+            raise StoreUnavailable("the artefact directory does not exist")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StoreUnavailable("the artefact directory is not writable")
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         """Every file under the root, including temporary files a crash left behind."""

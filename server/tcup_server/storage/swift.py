@@ -53,6 +53,10 @@ class SwiftStore(ArtefactStore):
             return False
         return True
 
+    def check(self) -> None:
+        """HEAD the container: Keystone and Swift answer, and the container is there."""
+        self.conn.object_store.get_container_metadata(self.container)
+
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         for obj in self.conn.object_store.objects(self.container, prefix=prefix or None):
             modified = _swift_time(getattr(obj, "last_modified_at", None))
