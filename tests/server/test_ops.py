@@ -369,3 +369,50 @@ def test_openapi_describes_the_operations_endpoints(client):
     ready = paths["/health/ready"]["get"]["responses"]
     assert {"200", "503"} <= set(ready)
     assert json.dumps(paths["/metrics"]).count("text/plain") == 1
+
+
+class FakeObjectStore:
+    """openstacksdk's object store proxy as far as SwiftStore's check uses it."""
+
+    def __init__(self, answer: Exception | None) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def create_container(self, name: str) -> None:
+        pass
+
+    def get_container_metadata(self, name: str) -> dict:
+        self.asked.append(name)
+        if self.answer is not None:
+            raise self.answer
+        return {}
+
+
+def test_swift_readiness_heads_the_container(server_settings):
+    """The Swift backend's check (the real Swift is covered by test_swift_store.py)."""
+    from types import SimpleNamespace
+
+    from openstack import exceptions
+    from tcup_server.services.health import readiness
+    from tcup_server.storage import EncryptedStore
+    from tcup_server.storage.swift import SwiftStore
+
+    engine = db.make_engine(server_settings.resolved_database_url)
+    answers = {
+        "ok": None,
+        "gone": exceptions.NotFoundException("Container not found: tcup-artefacts"),
+        "down": exceptions.SDKException("Unable to establish connection to http://swift"),
+    }
+    seen = {}
+    for name, answer in answers.items():
+        proxy = FakeObjectStore(answer)
+        store = SwiftStore("cloud", "tcup-artefacts", SimpleNamespace(object_store=proxy))
+        report = readiness(engine, EncryptedStore(store, b"k" * 32), timeout=5)
+        assert proxy.asked == ["tcup-artefacts"]
+        seen[name] = report.body()["checks"]["artefact_store"]
+    engine.dispose()
+    assert seen == {
+        "ok": {"status": "ok"},
+        "gone": {"status": "failed", "error": "NotFoundException"},
+        "down": {"status": "failed", "error": "SDKException"},
+    }
