@@ -205,8 +205,6 @@ def test_the_metrics_of_several_workers_add_up(tmp_path, keys_dir, rsa_keys, sub
         start = next(line for line in log_lines(server) if line["event"] == "serve.start")
         metrics_dir = Path(start["metrics_dir"])
         assert metrics_dir.is_dir() and any(metrics_dir.glob("counter_*.db"))
-        pids = {line["pid"] for line in log_lines(server) if line["event"] == "http.request"}
-        assert len(pids) == workers, pids
     finally:
         server.stop()
     assert not metrics_dir.exists()  # the directory serve made for them is removed
