@@ -3,7 +3,10 @@
 Run by tools/cloud/up with the cloud venv's Python once Keystone answers. With
 --platform it adds the service users and catalog entries of Placement, Nova,
 Neutron and Cinder; without, it removes them, so the catalog holds exactly the
-services that run.
+services that run. Every profile also has a second region, StorageOnly, with only
+the identity, object-store and image endpoints (the same URLs): a real catalog
+that lacks compute, network and block storage, for runs of the Platform target
+that must find those services missing while the cloud keeps running them.
 Every step finds before it creates, so a rerun (after a failure, or to add or
 drop Glance) converges instead of failing. One openstacksdk connection does it
 all: far faster than one `openstack` CLI call per resource (pitfall 17).
@@ -33,6 +36,8 @@ LOG = logging.getLogger("provision")
 
 AUTH_URL = "http://127.0.0.1:5000/v3"
 REGION = "RegionOne"
+STORAGE_REGION = "StorageOnly"
+BOTH_REGIONS = (REGION, STORAGE_REGION)
 DOMAIN = "default"
 CLOUD = "tcup-reference"
 ADMIN_CLOUD = "tcup-reference-admin"
@@ -84,10 +89,13 @@ ACCOUNTS = [
 
 
 def write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Write a 0600 file in one step: a client reading it never sees it half-written."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
-    os.chmod(path, 0o600)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 class Provisioner:
@@ -128,8 +136,21 @@ class Provisioner:
             self.identity.assign_project_role_to_user(project, user, self.role(role))
         return user
 
-    def service(self, name: str, type_: str, url: str | None, description: str) -> None:
-        """Register a service with public/internal/admin endpoints, or remove it (url None)."""
+    def region(self, name: str, description: str) -> None:
+        if self.identity.find_region(name) is None:
+            LOG.info("creating region %s", name)
+            self.identity.create_region(id=name, description=description)
+
+    def service(
+        self,
+        name: str,
+        type_: str,
+        url: str | None,
+        description: str,
+        regions: tuple[str, ...] = (REGION,),
+    ) -> None:
+        """Register a service with public/internal/admin endpoints in each of ``regions``
+        (and none elsewhere), or remove it (url None)."""
         existing = [s for s in self.identity.services() if s.type == type_]
         if url is None:
             for service in existing:
@@ -144,16 +165,21 @@ class Provisioner:
             service = self.identity.create_service(
                 name=name, type=type_, description=description, is_enabled=True
             )
-        have = {e.interface: e for e in self.identity.endpoints(service_id=service.id)}
-        for interface in ("public", "internal", "admin"):
-            endpoint = have.get(interface)
-            if endpoint is not None and endpoint.url == url:
-                continue
-            if endpoint is not None:
+        have: dict[tuple[str, str], object] = {}
+        for endpoint in self.identity.endpoints(service_id=service.id):
+            key = (endpoint.region_id, endpoint.interface)
+            if endpoint.region_id not in regions or key in have or endpoint.url != url:
+                LOG.info("removing endpoint %s %s of %s", endpoint.region_id, endpoint.url, type_)
                 self.identity.delete_endpoint(endpoint)
-            self.identity.create_endpoint(
-                service_id=service.id, interface=interface, url=url, region_id=REGION
-            )
+            else:
+                have[key] = endpoint
+        for region in regions:
+            for interface in ("public", "internal", "admin"):
+                if (region, interface) in have:
+                    continue
+                self.identity.create_endpoint(
+                    service_id=service.id, interface=interface, url=url, region_id=region
+                )
 
 
 def auth(username: str, password: str, project: str) -> dict[str, str]:
@@ -172,6 +198,8 @@ def cloud_entry(username: str, password: str, project: str) -> dict:
         "auth_type": "password",
         "auth": auth(username, password, project),
         "region_name": REGION,
+        # openstacksdk accepts only these for --os-region-name / region_name=
+        "regions": list(BOTH_REGIONS),
         "identity_api_version": 3,
         "interface": "public",
     }
@@ -221,8 +249,13 @@ def provision(state: Path, glance: bool, platform: bool = False) -> None:
         project = p.project(account.project, "Tempest pre-provisioned accounts")
         p.user(account.name, project, account.roles + account.extra_roles)
 
-    p.service("swift", "object-store", SWIFT_URL, "Swift object storage")
-    p.service("glance", "image", GLANCE_URL if glance else None, "Glance image service")
+    p.region(STORAGE_REGION, "The same cloud without compute, network and block storage")
+    # keystone-manage bootstrap registered identity in RegionOne only.
+    p.service("keystone", "identity", AUTH_URL, "Keystone identity", BOTH_REGIONS)
+    p.service("swift", "object-store", SWIFT_URL, "Swift object storage", BOTH_REGIONS)
+    p.service(
+        "glance", "image", GLANCE_URL if glance else None, "Glance image service", BOTH_REGIONS
+    )
     for name, type_, url, description in PLATFORM_CATALOG:
         p.service(name, type_, url if platform else None, description)
 
