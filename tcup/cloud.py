@@ -165,6 +165,8 @@ class CloudInfo:
     required: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
     unreachable: Mapping[str, str] = field(default_factory=dict)
+    # catalog types whose endpoints are all in regions other than ``region``
+    other_regions: tuple[str, ...] = ()
 
     @property
     def is_admin(self) -> bool:
@@ -339,6 +341,9 @@ def preflight(
     catalog = list(access.service_catalog.catalog or [])
     cpid, source = cpid_from_catalog(catalog, creds.auth_url, version)
     services = _public_endpoints(access, creds)
+    other_regions = tuple(
+        sorted(set(_public_endpoints(access, creds, any_region=True)) - set(services))
+    )
     required = tuple(dict.fromkeys(required_services))
     missing = tuple(s for s in required if not any(t in services for t in service_aliases(s)))
     info = CloudInfo(
@@ -357,6 +362,7 @@ def preflight(
         services=services,
         required=required,
         missing=missing,
+        other_regions=other_regions,
     )
     if missing and fail_on_missing:
         raise PreflightError(
@@ -508,7 +514,9 @@ def _unscoped_ok(creds: Credentials, session: ksa_session.Session) -> bool:
     return True
 
 
-def _public_endpoints(access: Any, creds: Credentials) -> dict[str, str]:
+def _public_endpoints(access: Any, creds: Credentials, any_region: bool = False) -> dict[str, str]:
+    """Catalog type -> endpoint URL of the credentials' interface, in their region
+    (in any region with ``any_region``, or when the credentials name none)."""
     found: dict[str, str] = {}
     for service in access.service_catalog.catalog or []:
         stype = service.get("type")
@@ -517,7 +525,7 @@ def _public_endpoints(access: Any, creds: Credentials) -> dict[str, str]:
             if interface != creds.interface and "publicURL" not in ep:
                 continue
             region = ep.get("region_id") or ep.get("region")
-            if creds.region_name and region and region != creds.region_name:
+            if not any_region and creds.region_name and region and region != creds.region_name:
                 continue
             url = ep.get("url") or ep.get("publicURL")
             if stype and url and stype not in found:
@@ -591,6 +599,11 @@ def format_cloud_info(info: CloudInfo) -> str:
         lines.append("needed:     " + (", ".join(present) or "-") + " (found)")
         if info.missing:
             lines.append("missing:    " + ", ".join(info.missing))
+    if info.other_regions:
+        lines.append(
+            f"elsewhere:  {', '.join(info.other_regions)} (only in other regions than "
+            f"{info.region}; left out of tempest.conf)"
+        )
     if info.unreachable:
         lines.append(
             "no answer:  "

@@ -254,14 +254,28 @@ def dynamic_variant(configured: Configured, creds: Credentials) -> Path | None:
 
 
 def tempestconf_command(info: CloudInfo) -> list[str]:
-    """``discover-tempest-config``, or :mod:`tcup.tempestconf` hiding the dead endpoints."""
+    """``discover-tempest-config``, or :mod:`tcup.tempestconf` hiding some catalog types.
+
+    Hidden are the endpoints that do not answer, and the types that have
+    endpoints only in other regions: python-tempestconf finds services in
+    Keystone's service list, which knows no regions, and would configure them
+    with another region's endpoint.
+    """
     tool = _tool("discover-tempest-config")
-    if not info.unreachable:
+    hidden = sorted({*info.unreachable, *info.other_regions})
+    if not hidden:
         return [tool]
     from tcup.tempestconf import SKIP_OPTION
 
-    LOG.info("configuring Tempest without %s (no answer)", ", ".join(sorted(info.unreachable)))
-    skip = [arg for stype in sorted(info.unreachable) for arg in (SKIP_OPTION, stype)]
+    if info.unreachable:
+        LOG.info("configuring Tempest without %s (no answer)", ", ".join(sorted(info.unreachable)))
+    if info.other_regions:
+        LOG.info(
+            "configuring Tempest without %s (not in region %s)",
+            ", ".join(info.other_regions),
+            info.region,
+        )
+    skip = [arg for stype in hidden for arg in (SKIP_OPTION, stype)]
     return [sys.executable, "-m", "tcup.tempestconf", *skip, "--"]
 
 

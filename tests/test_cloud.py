@@ -235,6 +235,45 @@ def test_format_cloud_info_lists_found_and_missing_services() -> None:
     assert "identity, object-store (found)" in text
 
 
+def test_endpoints_of_the_region_and_of_any_region() -> None:
+    from types import SimpleNamespace
+
+    from tests.cloud_info import make_credentials
+
+    def entry(stype: str, *regions: str) -> dict:
+        return {
+            "type": stype,
+            "endpoints": [
+                {"interface": i, "region_id": r, "url": f"http://{stype}.{r}/{i}"}
+                for r in regions
+                for i in ("admin", "public")
+            ],
+        }
+
+    catalog = [entry("identity", "RegionOne", "StorageOnly"), entry("compute", "RegionOne")]
+    access = SimpleNamespace(service_catalog=SimpleNamespace(catalog=catalog))
+    storage = make_credentials(region_name="StorageOnly")
+    assert cloud._public_endpoints(access, storage) == {
+        "identity": "http://identity.StorageOnly/public"
+    }
+    assert set(cloud._public_endpoints(access, storage, any_region=True)) == {
+        "identity",
+        "compute",
+    }
+    # no region named: every region's endpoints count
+    anywhere = make_credentials(region_name=None)
+    assert set(cloud._public_endpoints(access, anywhere)) == {"identity", "compute"}
+
+
+def test_format_cloud_info_names_services_only_in_other_regions() -> None:
+    info = make_cloud_info(
+        region="StorageOnly", services={"identity": "a"}, other_regions=("compute", "network")
+    )
+    text = cloud.format_cloud_info(info)
+    assert "elsewhere:  compute, network (only in other regions than StorageOnly" in text
+    assert not info.has_service("compute")
+
+
 # ---------------------------------------------------------------- pre-flight
 
 

@@ -270,6 +270,29 @@ def test_tempestconf_is_told_to_leave_out_endpoints_that_do_not_answer() -> None
     assert not dead.has_service("compute")
 
 
+def test_tempestconf_is_told_to_leave_out_services_of_other_regions() -> None:
+    import sys
+
+    info = make_cloud_info(
+        region="StorageOnly",
+        services={"identity": "i", "object-store": "o"},
+        other_regions=("compute", "network"),
+        unreachable={"object-store": "connection refused"},
+    )
+    assert configure.tempestconf_command(info) == [
+        sys.executable,
+        "-m",
+        "tcup.tempestconf",
+        "--skip-type",
+        "compute",
+        "--skip-type",
+        "network",
+        "--skip-type",
+        "object-store",
+        "--",
+    ]
+
+
 def test_tempestconf_wrapper_splits_its_own_options_from_tempestconf_args() -> None:
     from tcup import tempestconf
 
