@@ -62,6 +62,8 @@ class ReferenceCloud:
     admin: CloudUser
     auth_url: str = "http://127.0.0.1:5000/v3"
     region: str = "RegionOne"
+    # The same cloud's catalog with only identity, object-store and image endpoints.
+    storage_region: str = "StorageOnly"
 
     def env(self, admin: bool = False) -> dict[str, str]:
         """Environment selecting this cloud through clouds.yaml (no other OS_* kept)."""

@@ -13,6 +13,7 @@ Tempest's dynamic credentials (fresh projects), as refstack-client does.
 
 from __future__ import annotations
 
+import configparser
 import io
 import json
 import os
@@ -131,12 +132,15 @@ def test_storage_run_passes_all_58_tests_with_real_tempest(
 def test_platform_run_shows_missing_services_and_runs_the_rest(
     reference_cloud, monkeypatch, tmp_path: Path
 ) -> None:
+    """The cloud's second region has a real catalog without compute, network, volumes."""
     out = tmp_path / "out"
     code, stdout, stderr = _run(
         reference_cloud,
         monkeypatch,
         "platform",
         out,
+        "--os-region-name",
+        reference_cloud.storage_region,
         "--accounts",
         str(reference_cloud.accounts_yaml),
         "--image",
@@ -153,8 +157,22 @@ def test_platform_run_shows_missing_services_and_runs_the_rest(
         t.startswith(("tempest.api.identity.", "tempest.api.object_storage.", "tempest.api.image."))
         for t in listed
     )
+    assert manifest["region"] == reference_cloud.storage_region
+    conf = configparser.RawConfigParser()
+    conf.read(out / "tempest.conf", encoding="utf-8")
+    # tempestconf discovered the region's catalog, not RegionOne's
+    assert conf.get("identity", "region") == reference_cloud.storage_region
+    for service in ("nova", "neutron", "cinder"):
+        assert conf.getboolean("service_available", service) is False, service
+    assert conf.getboolean("service_available", "swift") is True
     report = json.loads((out / "report.json").read_text())
     assert report["qualifies"] is False
+    outcome = {c["name"]: c["outcome"] for c in report["capabilities"]}
+    assert outcome["compute-servers-create"] == "not run"
+    assert outcome["networks-l2-CRUD"] == "not run"
+    assert outcome["volumes-v3-create-delete"] == "not run"
+    assert "compute-servers-create" in report["missing_required"]
+    assert "Would NOT qualify" in report["verdict"]
     text = (out / "report.txt").read_text(encoding="utf-8")
     assert "compute-servers-create" in text and "NOT RUN" in text.upper()
     _assert_no_secret(out, _secrets(reference_cloud))
@@ -164,7 +182,13 @@ def test_missing_service_is_a_preflight_failure_when_asked(
     reference_cloud, monkeypatch, tmp_path: Path
 ) -> None:
     code, stdout, stderr = _run(
-        reference_cloud, monkeypatch, "platform", tmp_path / "out", "--no-skip-missing-services"
+        reference_cloud,
+        monkeypatch,
+        "platform",
+        tmp_path / "out",
+        "--os-region-name",
+        reference_cloud.storage_region,
+        "--no-skip-missing-services",
     )
     assert code == ExitCode.PREFLIGHT
     assert "lacks service(s) the target needs: block-storage, compute, network" in stderr
