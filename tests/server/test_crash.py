@@ -1,4 +1,4 @@
-"""kill -9 of the server during a burst of uploads: no partial record, retries store once."""
+"""kill -9 of the server during a burst of signed uploads: no partial record, retries store once."""
 
 from __future__ import annotations
 
@@ -74,8 +74,10 @@ def test_kill_during_burst_leaves_whole_records_and_retries_store_once(
             kinds = session.execute(select(Artefact.result_id, Artefact.kind)).all()
             assert {r for r, kind in kinds if kind == "upload"} == stored
             assert {r for r, _ in kinds} == stored  # no artefact row without its result
-            keys = session.execute(select(IdempotencyKey.result_id)).scalars().all()
-            assert sorted(keys) == sorted(stored)  # one key per record, no orphans
+            # a signed upload's identity is its signed content, never an Idempotency-Key row
+            assert session.execute(select(IdempotencyKey.result_id)).scalars().all() == []
+            identities = session.scalars(select(Result.signed_digest)).all()
+            assert None not in identities and len(set(identities)) == len(stored)
         engine.dispose()
         check = server_cli(server.env, "db", "check", "--older-than", "0", ok=(0, 1))
         if "INCONSISTENT" in check:  # only leftovers of the crash may remain: collect them
