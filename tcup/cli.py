@@ -61,7 +61,7 @@ def build_parser(defaults: dict | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(cmd)
-        cmd.set_defaults(_module=module)
+        cmd.set_defaults(_module=module, _parser=cmd)
         if defaults:
             _apply_defaults(cmd, defaults)
     return parser
@@ -94,7 +94,11 @@ def main(
     try:
         parser = build_parser(settings.load_defaults())
         try:
-            args = parser.parse_args(argv)
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:  # said by the subcommand's parser, with its usage, not the top one's
+                getattr(args, "_parser", parser).error(
+                    f"unrecognized arguments: {' '.join(unknown)}"
+                )
         except SystemExit as exc:  # argparse already printed usage or help
             return int(exc.code or 0) and int(ExitCode.USAGE)
         level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING

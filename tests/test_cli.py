@@ -47,6 +47,14 @@ def test_a_required_option_missing_everywhere_is_a_usage_error(isolated, capsys)
     assert code == 2 and "required: --guideline" in capsys.readouterr().err  # argparse's own
 
 
+def test_an_unknown_option_is_named_with_its_subcommands_usage(isolated, capsys):
+    assert _main("run", "--no-such-option")[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tcup run") and "unrecognized arguments: --no-such-option" in err
+    assert _main("--no-such-option")[0] == 2
+    assert capsys.readouterr().err.startswith("usage: tcup [-h]")
+
+
 def test_tcup_errors_are_one_line_with_a_hint_and_their_exit_code(isolated):
     code, _, err = _main("list", "--guideline", "2020.06", "--target", "moon", "--source", ".")
     assert code == 2
