@@ -33,6 +33,19 @@ def test_non_admin_user_gets_token_and_catalog(reference_cloud: ReferenceCloud) 
     assert swift.endswith(f"/v1/AUTH_{access.project_id}")
 
 
+def test_storage_only_region_has_identity_object_store_and_image(
+    reference_cloud: ReferenceCloud,
+) -> None:
+    conn = reference_cloud.connect()
+    access = conn.session.auth.get_access(conn.session)
+    regions: dict[str, set[str]] = {}
+    for entry in access.service_catalog.catalog:
+        for endpoint in entry["endpoints"]:
+            regions.setdefault(endpoint["region_id"], set()).add(entry["type"])
+    assert regions[reference_cloud.storage_region] == {"identity", "object-store", "image"}
+    assert regions[reference_cloud.region] >= regions[reference_cloud.storage_region]
+
+
 def test_admin_cloud_is_admin(reference_cloud: ReferenceCloud) -> None:
     conn = reference_cloud.connect(admin=True)
     access = conn.session.auth.get_access(conn.session)
