@@ -240,11 +240,15 @@ def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
     from tcup import accounts as accounts_mod
 
     made: list[str] = []
+    users: set[str] = set()
+    projects: set[str] = set()
     real_write = accounts_mod.write_accounts_file
 
     def spy(path, accounts):  # noqa: ANN001, ANN202
         accounts = list(accounts)
         made.extend(a.password for a in accounts)
+        users.update(a.username for a in accounts)
+        projects.update(a.project_name for a in accounts)
         return real_write(path, accounts)
 
     monkeypatch.setattr(accounts_mod, "write_accounts_file", spy)
@@ -274,9 +278,12 @@ def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
 
     assert len(made) == 8
     _assert_no_secret(out, _secrets(reference_cloud) + made)
-    # the pool's names are tcup-<8 hex>-<worker><a|b|r|s>; the cloud's own are tcup-account-*
+    # the pool's names are tcup-<8 hex>-<worker><a|b|r|s>; the cloud's own are tcup-account-*.
+    # Only this run's pool counts: another run on the shared cloud may hold one right now.
     pool_name = re.compile(r"^tcup-[0-9a-f]{8}-[0-9]+[abrs]$")
+    assert len(users) == 8 and len(projects) == 6
+    assert all(pool_name.match(name) for name in users | projects)
     conn = reference_cloud.connect(admin=True)
-    assert not [u.name for u in conn.identity.users() if pool_name.match(u.name)]
-    assert not [p.name for p in conn.identity.projects() if pool_name.match(p.name)]
+    assert not [u.name for u in conn.identity.users() if u.name in users]
+    assert not [p.name for p in conn.identity.projects() if p.name in projects]
     assert not (tmp_path / "ws-accounts.yaml").exists()
