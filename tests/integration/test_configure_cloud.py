@@ -37,8 +37,8 @@ def dead_compute(monkeypatch) -> str:  # noqa: ANN001
     url = f"http://127.0.0.1:{_free_port()}/v2.1"
     real = cloud_mod._public_endpoints
 
-    def with_dead_compute(access, creds):  # noqa: ANN001, ANN202
-        return {**real(access, creds), "compute": url}
+    def with_dead_compute(access, creds, any_region=False):  # noqa: ANN001, ANN202
+        return {**real(access, creds, any_region), "compute": url}
 
     monkeypatch.setattr(cloud_mod, "_public_endpoints", with_dead_compute)
     return url
