@@ -9,7 +9,6 @@ python-tempestconf and stestr. Each test is one ``tcup run`` through
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import time
@@ -18,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from tcup import accounts as accounts_mod
-from tcup import cli, resources
 from tcup import execute as execute_mod
+from tcup import resources
 from tcup.errors import ExitCode
 from tcup.results import read_subunit
+from tests.cli_run import tcup_with_env
 from tests.interop import interop_dir
 from tests.output_dir import OUTPUT_FILES
 
@@ -42,14 +42,7 @@ SSH_TESTS = ("test_host_name_is_same_as_server_name", "test_verify_created_serve
 
 def _tcup(cloud, monkeypatch, *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
     """``tcup ARGV`` as the cloud's admin; returns (exit code, stdout, stderr)."""
-    for key in [k for k in os.environ if k.startswith("OS_")]:
-        monkeypatch.delenv(key)
-    for key, value in cloud.env(admin=True).items():
-        if key.startswith("OS_"):
-            monkeypatch.setenv(key, value)
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+    return tcup_with_env(monkeypatch, cloud.env(admin=True), *argv)
 
 
 def _run(cloud, monkeypatch, guideline: Path, target: str, out: Path, *options: str):  # noqa: ANN001, ANN202

@@ -27,6 +27,7 @@ import yaml
 from tcup import cli
 from tcup.errors import ExitCode
 from tcup.results import read_refstack, read_subunit
+from tests.cli_run import tcup_with_env
 from tests.interop import interop_dir
 from tests.output_dir import OUTPUT_FILES
 
@@ -37,14 +38,7 @@ GUIDELINE = str(INTEROP / "2020.06.json")
 
 
 def _tcup(cloud, monkeypatch, *argv: str, admin: bool = False) -> tuple[int, str, str]:  # noqa: ANN001
-    for key in [k for k in os.environ if k.startswith("OS_")]:
-        monkeypatch.delenv(key)
-    for key, value in cloud.env(admin=admin).items():
-        if key.startswith("OS_"):
-            monkeypatch.setenv(key, value)
-    out, err = io.StringIO(), io.StringIO()
-    code = cli.main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
+    return tcup_with_env(monkeypatch, cloud.env(admin=admin), *argv)
 
 
 def _run(

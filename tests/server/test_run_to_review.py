@@ -9,9 +9,7 @@ Slow (a Storage run with dynamic credentials, one to two minutes on two cores).
 from __future__ import annotations
 
 import html
-import io
 import json
-import os
 import re
 from pathlib import Path
 
@@ -19,8 +17,9 @@ import pytest
 import requests
 from live_server import server_cli
 
-from tcup import cli, signing
+from tcup import signing
 from tcup.errors import ExitCode
+from tests.cli_run import tcup_with_env
 from tests.interop import interop_dir
 
 pytestmark = pytest.mark.integration
@@ -32,14 +31,7 @@ ROW = re.compile(
 )
 
 
-def _tcup(monkeypatch, env: dict[str, str], *argv: str) -> tuple[int, str, str]:  # noqa: ANN001
-    for key in [k for k in os.environ if k.startswith("OS_")]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        if key.startswith("OS_"):
-            monkeypatch.setenv(key, value)
-    out, err = io.StringIO(), io.StringIO()
-    return cli.main(list(argv), stdout=out, stderr=err), out.getvalue(), err.getvalue()
+_tcup = tcup_with_env
 
 
 def _staff_page(url: str, name: str, password: str, path: str) -> str:
