@@ -40,10 +40,10 @@ Platform and >= 2.5 on Storage, with (c) exiting 0.
 
 For each target (c), (a) and (b) run interleaved for --rounds rounds (default
 3), so that a slow spell of the shared machine hits all three, and the medians
-are compared.  ``--lock FILE`` holds an flock on FILE around every Tempest run
-and configuration step (never around the timer's other work), for a machine
-whose heavy jobs take turns; without it, take the lock around the whole
-invocation.  With 3 rounds it takes about 50 minutes on 2 cores.
+are compared.  ``--lock FILE`` takes an flock on FILE for each Tempest run and
+configuration step only, so that on a shared machine other heavy jobs can run
+between them (never during a timed run); without it, hold the lock around the
+whole invocation.  With 3 rounds it takes about 45 minutes on 2 cores.
 """
 
 from __future__ import annotations
