@@ -20,6 +20,7 @@ from web_harness import (
     Uploaded,
     WebClient,
     create_user,
+    follow,
     login,
     run_and_upload,
     screenshot,
@@ -146,8 +147,8 @@ def test_vendor_creates_product_and_links_submission(
     page, accounts: Accounts, uploads: dict[str, Uploaded]
 ) -> None:
     login(page, accounts.vera)
-    page.click("nav >> text=Vendors & products")
-    page.click("text=Vera Cloud")
+    follow(page, "nav >> text=Vendors & products")
+    follow(page, "text=Vera Cloud")
     page.fill("form[action$='/products'] input[name=name]", "Vera Public Cloud")
     page.select_option("form[action$='/products'] select[name=product_type]", label="Public cloud")
     page.click("form[action$='/products'] button")
@@ -176,20 +177,20 @@ def test_staff_filters_opens_and_verifies(
     rows = page.locator("#submissions tbody tr[data-id]")
     assert rows.count() == 3  # 4 submissions, 3 per page
     assert page.locator(".pager").inner_text().startswith("4 submissions")
-    page.click("a[rel=next]")
+    follow(page, "a[rel=next]")
     assert page.locator("#submissions tbody tr[data-id]").count() == 1
 
     page.goto("/results")
     page.select_option("select[name=vendor]", label="Vera Cloud")
     page.select_option("select[name=verdict]", value="qualifies")
-    page.click("form.filters button[type=submit]")
+    follow(page, "form.filters button[type=submit]")
     ids = page.locator("#submissions tbody tr[data-id]")
     assert [ids.nth(i).get_attribute("data-id") for i in range(ids.count())] == [
         uploads["vera_second"].id
     ]
     screenshot(page, "submissions")
 
-    page.click(f"a[href='/results/{uploads['vera_second'].id}']")
+    follow(page, f"a[href='/results/{uploads['vera_second'].id}']")
     assert page.locator(".lede .badge").first.inner_text() == "qualifies"
     assert page.locator("#key-owner").inner_text() == "vera"
     assert page.locator("#key-fingerprint").inner_text() == accounts.vera.fingerprint
@@ -280,7 +281,7 @@ def test_publishing_shows_on_public_page(
     page.goto(f"/results/{uploads['vera_second'].id}")
     page.click("text=Publish on the public page")
     page.wait_for_selector("text=Submission published")
-    page.click("text=Log out")
+    follow(page, "text=Log out")
     page.goto("/")
     row = page.locator("tbody tr", has_text="Vera Public Cloud")
     assert row.count() == 1

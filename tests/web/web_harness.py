@@ -299,6 +299,16 @@ def login(page, account: Account) -> None:  # noqa: ANN001 - playwright Page
     page.wait_for_selector("header .who >> text=" + account.name)
 
 
+def follow(page, selector: str) -> None:  # noqa: ANN001 - playwright Page
+    """Click a link or submit button and wait until the page it leads to has loaded.
+
+    ``page.click`` returns once the navigation has begun, so counting rows straight
+    after it may read a half-parsed document on a busy machine.
+    """
+    with page.expect_navigation(wait_until="load"):
+        page.click(selector)
+
+
 def screenshot(page, name: str) -> Path:  # noqa: ANN001 - playwright Page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
