@@ -34,10 +34,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -45,6 +46,9 @@ from tcup.errors import PreflightError
 from tcup.files import write_private
 
 LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: what ``--accounts`` takes instead of a file to make the pool
 AUTO = "auto"
@@ -176,32 +180,22 @@ def provision(
             reader=roles.get(READER_ROLE) is not None,
             reseller=object_storage and roles.get(RESELLER_ROLE) is not None,
         )
-        projects: dict[str, Any] = {}
-        for spec in specs:
-            if spec.project not in projects:
-                project = conn.identity.create_project(
-                    name=spec.project,
-                    domain_id=domain_obj.id,
-                    description=f"Tempest test account made by tcup run {prefix}; safe to delete",
-                )
-                projects[spec.project] = project
-                pool.project_ids.append(project.id)
-                if project_networks:
-                    _project_network(conn, project, spec.project)
-            password = secrets.token_urlsafe(24)
-            user = conn.identity.create_user(
-                name=spec.username,
-                password=password,
-                domain_id=domain_obj.id,
-                default_project_id=projects[spec.project].id,
+        # Keystone hashes every password (a quarter second of bcrypt), so the
+        # projects, then the users, are made a few at a time.
+        names = list(dict.fromkeys(spec.project for spec in specs))
+        made = _in_parallel(
+            lambda name: _make_project(conn, pool, name, domain_obj, prefix, project_networks),
+            names,
+        )
+        projects = dict(zip(names, made, strict=True))
+        pool.accounts.extend(
+            _in_parallel(
+                lambda spec: _make_account(
+                    conn, pool, spec, projects[spec.project], domain_obj, roles, project_networks
+                ),
+                specs,
             )
-            pool.user_ids.append(user.id)
-            for role in dict.fromkeys(spec.roles):
-                conn.identity.assign_project_role_to_user(projects[spec.project], user, roles[role])
-            network = spec.project if project_networks else None
-            pool.accounts.append(
-                Account(spec.username, password, spec.project, domain_obj.name, spec.roles, network)
-            )
+        )
         write_accounts_file(path, pool.accounts)
     except os_exc.ForbiddenException as exc:
         remove(conn, pool)
@@ -226,20 +220,84 @@ def provision(
 def remove(conn: Any, pool: Pool) -> list[str]:
     """Delete the pool's users and projects and its file; returns what could not be deleted."""
     left: list[str] = _sweep(conn, pool) if pool.sweep else []
-    for kind, ids, delete in (
-        ("user", pool.user_ids, conn.identity.delete_user),
-        ("project", pool.project_ids, conn.identity.delete_project),
-    ):
-        for ident in list(ids):
-            try:
-                delete(ident, ignore_missing=True)
-                ids.remove(ident)
-            except Exception as exc:  # noqa: BLE001 - the cloud may be gone: name what is left
-                left.append(f"{kind} {ident}")
-                LOG.warning("could not delete test %s %s: %s", kind, ident, _short(exc))
+    left += _delete_each("user", pool.user_ids, conn.identity.delete_user)
+    left += _delete_each("project", pool.project_ids, conn.identity.delete_project)
     with contextlib.suppress(FileNotFoundError):
         pool.path.unlink()
     return left
+
+
+def _delete_each(kind: str, ids: list[str], delete: Callable[..., Any]) -> list[str]:
+    """Delete every id (each leaves ``ids`` once gone); returns what could not be deleted."""
+
+    def one(ident: str) -> str | None:
+        try:
+            delete(ident, ignore_missing=True)
+        except Exception as exc:  # noqa: BLE001 - the cloud may be gone: name what is left
+            LOG.warning("could not delete test %s %s: %s", kind, ident, _short(exc))
+            return f"{kind} {ident}"
+        ids.remove(ident)
+        return None
+
+    return [what for what in _in_parallel(one, list(ids)) if what]
+
+
+#: Keystone calls in flight at once while the pool is made or removed
+PARALLEL = 4
+
+
+def _in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` over ``items`` on a few threads, results in order.
+
+    Every call ends before this returns, so nothing is still being made when
+    the caller cleans up; the first exception (in ``items`` order) is raised.
+    """
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(PARALLEL, len(items))) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        wait(futures)
+    return [f.result() for f in futures]
+
+
+def _make_project(conn: Any, pool: Pool, name: str, domain: Any, prefix: str, network: bool) -> Any:
+    """A project of the pool (recorded in ``pool`` at once), with its network if asked."""
+    project = conn.identity.create_project(
+        name=name,
+        domain_id=domain.id,
+        description=f"Tempest test account made by tcup run {prefix}; safe to delete",
+    )
+    pool.project_ids.append(project.id)
+    if network:
+        _project_network(conn, project, name)
+    return project
+
+
+def _make_account(
+    conn: Any,
+    pool: Pool,
+    spec: AccountSpec,
+    project: Any,
+    domain: Any,
+    roles: dict[str, Any],
+    network: bool,
+) -> Account:
+    """A user of the pool (recorded in ``pool`` at once) with its roles on ``project``."""
+    password = secrets.token_urlsafe(24)
+    user = conn.identity.create_user(
+        name=spec.username, password=password, domain_id=domain.id, default_project_id=project.id
+    )
+    pool.user_ids.append(user.id)
+    for role in dict.fromkeys(spec.roles):
+        conn.identity.assign_project_role_to_user(project, user, roles[role])
+    return Account(
+        spec.username,
+        password,
+        spec.project,
+        domain.name,
+        spec.roles,
+        spec.project if network else None,
+    )
 
 
 def _project_network(conn: Any, project: Any, name: str) -> None:
