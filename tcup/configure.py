@@ -168,7 +168,9 @@ def configure(
     cmd += ["--out", str(conf), "--no-default-deployer"]
     if mode == "accounts" and options.accounts_made:
         mode = "auto-accounts"  # admin credentials for tempestconf, the pool for the tests
-        accounts = _check_file(options.accounts, "accounts file", "--accounts")
+        # tempestconf only writes the file's path into tempest.conf: tcup may still be
+        # making the pool while it runs
+        accounts = Path(options.accounts).resolve()  # type: ignore[arg-type]
         # --create with --test-accounts makes flavors, never users
         cmd += ["--create", "--test-accounts", str(accounts)]
     elif mode == "accounts":
@@ -201,11 +203,34 @@ def configure(
             hint=f"see {log_path} (it may hold secrets; it stays in the workspace)",
         )
     os.chmod(conf, 0o600)
+    _sort_extension_lists(conf)
     if options.overrides is not None or options.extra:
         merge_overrides(conf, options.overrides, options.extra)
     if options.compute is not None:
         check_flavors(conf, creds, options.compute.image)
     return Configured(workspace, conf, mode, secrets)
+
+
+_EXTENSIONS = re.compile(r"^(\s*\w*api_extensions\s*=\s*)(.*?)\s*$")
+
+
+def _sort_extension_lists(conf: Path) -> None:
+    """Sort the ``api_extensions`` lists tempestconf writes in a random (set) order.
+
+    The same cloud then gives the same tempest.conf byte for byte, so runs can
+    be compared and the test listing made with it stays cached.
+    """
+    lines = conf.read_text(encoding="utf-8").splitlines(keepends=True)
+    changed = False
+    for index, line in enumerate(lines):
+        found = _EXTENSIONS.match(line)
+        if found and "," in found.group(2):
+            names = sorted(n.strip() for n in found.group(2).split(",") if n.strip())
+            sorted_line = found.group(1) + ",".join(names) + "\n"
+            changed = changed or sorted_line != line
+            lines[index] = sorted_line
+    if changed:
+        write_private(conf, "".join(lines).encode("utf-8"))
 
 
 def check_flavors(conf: Path, creds: Credentials, image: resources.Image) -> None:

@@ -302,3 +302,17 @@ def test_tempestconf_wrapper_splits_its_own_options_from_tempestconf_args() -> N
     assert skipped == {"compute", "volumev3"} and args == ["--create", "--out", "x"]
     with pytest.raises(SystemExit, match="usage"):
         tempestconf.split_argv(["--bogus", "x", "--"])
+
+
+def test_extension_lists_are_sorted_so_the_same_cloud_gives_the_same_conf(tmp_path: Path) -> None:
+    conf = tmp_path / "tempest.conf"
+    conf.write_text(
+        "[identity-feature-enabled]\napi_extensions = OS-TRUST,OS-EC2, s3tokens\n"
+        "[network-feature-enabled]\napi_extensions = all\n[auth]\nadmin_password = a,b\n",
+        encoding="utf-8",
+    )
+    configure._sort_extension_lists(conf)
+    text = conf.read_text(encoding="utf-8")
+    assert "api_extensions = OS-EC2,OS-TRUST,s3tokens\n" in text
+    assert "api_extensions = all\n" in text and "admin_password = a,b\n" in text
+    assert conf.stat().st_mode & 0o777 == 0o600
