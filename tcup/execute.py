@@ -143,19 +143,25 @@ def execute(
     env: dict[str, str] | None = None,
     conf_name: str = "tempest.conf",
     load_list_name: str = "tcup-load-list.txt",
+    repo: str | None = None,
 ) -> ExecutionResult:
     """Run ``test_ids`` (full ids as ``stestr list`` prints them) in ``workspace``.
 
     Never raises for a failed or interrupted run: the partial stream is kept
     and the result says what happened.  Raises :class:`RunError` only when
-    stestr cannot be started at all.
+    stestr cannot be started at all.  ``repo`` (relative to the workspace):
+    a stestr repository of its own, for a run beside another in the same
+    workspace (stestr does not lock its repository).
     """
     if not test_ids:
         raise RunError("there is no test to run", hint="check the guideline, target and add-ons")
     workspace = Path(workspace)
     load_list = write_load_list(workspace / load_list_name, test_ids)
     concurrency = concurrency or default_concurrency()
-    cmd = [_stestr(), "run", "--load-list", str(load_list), "--subunit"]
+    if repo:
+        (workspace / repo).mkdir(exist_ok=True)  # stestr makes its .stestr inside
+    cmd = [_stestr(), *(["--repo-url", repo] if repo else []), "run"]
+    cmd += ["--load-list", str(load_list), "--subunit"]
     cmd += ["--serial"] if concurrency == 1 else ["--concurrency", str(concurrency)]
     workers = plan_workers(test_ids, load_class_times(workspace), concurrency)
     if workers:
@@ -231,7 +237,8 @@ def execute(
 
 
 def merge(first: ExecutionResult, again: ExecutionResult) -> ExecutionResult:
-    """One result for a run and a second pass over some of its tests (same stream file).
+    """One result for a run and a second pass (same stream file): over some of its
+    tests, or over tests that ran beside it.
 
     The second pass's statuses replace the first's; the run is incomplete if
     either pass was.
@@ -239,7 +246,7 @@ def merge(first: ExecutionResult, again: ExecutionResult) -> ExecutionResult:
     return ExecutionResult(
         subunit_path=first.subunit_path,
         load_list=first.load_list,
-        planned=first.planned,
+        planned=tuple(dict.fromkeys(first.planned + again.planned)),
         returncode=first.returncode if first.returncode != 0 else again.returncode,
         interrupted=first.interrupted or again.interrupted,
         started=first.started,

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, TextIO
 from tcup import accounts as accounts_mod
 from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
+from tcup import dynamic as dynamic_mod
 from tcup import execute as execute_mod
 from tcup import manifest as manifest_mod
 from tcup import rerun as rerun_mod
@@ -253,10 +255,12 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             concurrency = options.concurrency or execute_mod.default_concurrency()
             compute = _compute_setup(options, creds, info, runnable, workspace, manifest, stdout)
             accounts_file = options.accounts
+            making = None
             if options.auto_accounts:
-                accounts_file = held.enter_context(
-                    _made_accounts(creds, info, workspace, concurrency, compute, stdout)
-                ).path
+                making = held.enter_context(
+                    _made_accounts(creds, info, workspace, concurrency, needed, compute, stdout)
+                )
+                accounts_file = making.path
             configured = configure_mod.configure(
                 workspace,
                 creds,
@@ -271,6 +275,8 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                     extra=options.extra_overrides,
                 ),
             )
+            if making is not None:  # tempestconf ran while the pool was being made
+                configured = replace(configured, secrets=configured.secrets + making.wait().secrets)
             secrets = configured.secrets  # with the passwords of the accounts file
             manifest.credentials_mode = configured.mode
             (out / "tempest.conf").write_text(
@@ -288,15 +294,25 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                 manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
             manifest.concurrency = concurrency
             if load_ids:
-                execution = execute_mod.execute(
-                    configured.workspace,
-                    load_ids,
-                    pass_stream,
-                    concurrency=concurrency,
-                    test_timeout=options.test_timeout,
-                    progress=execute_mod.progress_for(stdout),
+                alongside = dynamic_mod.start_alongside(
+                    configured, creds, load_ids, options.test_timeout, stdout
                 )
-                execution = _rerun_skipped(configured, creds, execution, options, manifest, stdout)
+                try:
+                    execution = execute_mod.execute(
+                        configured.workspace,
+                        [t for t in load_ids if alongside is None or t not in alongside.ids],
+                        pass_stream,
+                        concurrency=concurrency,
+                        test_timeout=options.test_timeout,
+                        progress=execute_mod.progress_for(stdout),
+                    )
+                finally:
+                    if alongside is not None and execution is None:  # stestr did not start
+                        alongside.executor.shutdown(wait=True)
+                execution = dynamic_mod.join(alongside, execution, manifest, stdout)
+                execution = dynamic_mod.rerun_skipped(
+                    configured, creds, execution, options.test_timeout, manifest, stdout, alongside
+                )
                 manifest.tests_run = execution.tests_reported
         elif earlier is None:
             (out / "test-list.txt").write_text("", encoding="utf-8")
@@ -436,16 +452,48 @@ def _compute_setup(
     return resources.ComputeSetup(image, validation, networks)
 
 
+class _Making:
+    """A pool of test accounts being made on a thread (see :func:`_made_accounts`)."""
+
+    def __init__(self, path: Path, future: Future, concurrency: int, stdout: TextIO) -> None:
+        self.path = path
+        self.future = future
+        self.concurrency = concurrency
+        self.stdout = stdout
+
+    def wait(self) -> accounts_mod.Pool:
+        """The pool once made; the error that stopped it (nothing is left of it then)."""
+        pool = self.future.result()
+        print(
+            f"made {len(pool.accounts)} Tempest test accounts for {self.concurrency} workers; "
+            "they are removed when the run ends",
+            file=self.stdout,
+        )
+        return pool
+
+
+#: the services whose resources compute tests make (servers, ports, volumes)
+_COMPUTE_SERVICES = ("compute", "network", "block-storage")
+
+
 @contextlib.contextmanager
 def _made_accounts(
     creds: cloud_mod.Credentials,
     info: cloud_mod.CloudInfo,
     workspace: Path,
     concurrency: int,
+    needed: Iterable[str],
     compute: resources.ComputeSetup | None,
     stdout: TextIO,
-) -> Iterator[accounts_mod.Pool]:
-    """Make a pool of test accounts for this run and remove it when the run ends."""
+) -> Iterator[_Making]:
+    """Make a pool of test accounts for this run and remove it when the run ends.
+
+    The pool is made on a thread, so python-tempestconf (which only needs the
+    file's path) runs meanwhile; :meth:`_Making.wait` joins it.  Whatever
+    happens, removal waits until the making has ended.  Leftovers are swept
+    only from the services the planned tests use: a Storage run makes no
+    server, port or volume.
+    """
     if not info.is_admin:
         raise InputError(
             f"--accounts {accounts_mod.AUTO} makes Tempest test accounts, which needs the admin "
@@ -453,90 +501,34 @@ def _made_accounts(
             hint="run with admin credentials, or give an accounts file with --accounts FILE",
         )
     conn = cloud_mod.connection(creds)
-    pool = accounts_mod.provision(
+    uses_compute = any(s in _COMPUTE_SERVICES for s in needed)
+    path = workspace.with_name(workspace.name + "-accounts.yaml")  # tempest init wants it empty
+    executor = ThreadPoolExecutor(1, thread_name_prefix="tcup-accounts")
+    future = executor.submit(
+        accounts_mod.provision,
         conn,
-        workspace.with_name(workspace.name + "-accounts.yaml"),  # tempest init wants it empty
+        path,
         concurrency,
         domain=info.project_domain,
         object_storage=info.has_service("object-store"),
-        sweep=[s for s in ("compute", "network", "block-storage") if info.has_service(s)],
+        sweep=[s for s in _COMPUTE_SERVICES if uses_compute and info.has_service(s)],
         # servers need a network: the shared one, else one per project
         project_networks=bool(
             compute and info.has_service("network") and not compute.networks.shared
         ),
     )
-    print(
-        f"made {len(pool.accounts)} Tempest test accounts for {concurrency} workers; "
-        "they are removed when the run ends",
-        file=stdout,
-    )
     try:
-        yield pool
+        yield _Making(path, future, concurrency, stdout)
     finally:
-        left = accounts_mod.remove(conn, pool)
+        executor.shutdown(wait=True)
+        pool = None if future.exception() is not None else future.result()
+        left = accounts_mod.remove(conn, pool) if pool is not None else []
         if left:
             print(
                 f"tcup: could not remove test accounts ({', '.join(left)}); "
                 "delete them with the openstack client",
                 file=stdout,
             )
-
-
-def _rerun_skipped(
-    configured: configure_mod.Configured,
-    creds: cloud_mod.Credentials,
-    execution: execute_mod.ExecutionResult,
-    options: RunOptions,
-    manifest: manifest_mod.Manifest,
-    stdout: TextIO,
-) -> execute_mod.ExecutionResult:
-    """Run the tests Tempest skipped on the accounts tcup made again, with dynamic credentials.
-
-    Some tests skip themselves whenever dynamic credentials are off (upstream
-    bug 2147232 skips a required object-storage test that way).  With admin
-    rights at hand they can still run; their second result is appended to
-    ``results.subunit`` and, being better than a skip, is the one that counts.
-    """
-    skipped = [t for t in execution.planned if execution.statuses.get(t) == "skip"]
-    if configured.mode != "auto-accounts" or not skipped or not execution.complete:
-        return execution
-    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
-    if dynamic_conf is None:
-        print(
-            f"{len(skipped)} test(s) skipped on the test accounts cannot run again with dynamic "
-            "credentials: Tempest needs the admin's user name and password for those",
-            file=stdout,
-        )
-        return execution
-    from tcup.listing import same_tests
-
-    # the ids as Tempest lists them with the dynamic configuration: they can differ
-    skipped = same_tests(configured.workspace, skipped, conf_name=dynamic_conf.name)
-    if not skipped:
-        return execution
-    print(
-        f"running the {len(skipped)} skipped test(s) again with dynamic credentials",
-        file=stdout,
-    )
-    stream = configured.workspace / "tcup-rerun.subunit"
-    try:
-        again = execute_mod.execute(
-            configured.workspace,
-            skipped,
-            stream,
-            concurrency=1,
-            test_timeout=options.test_timeout,
-            progress=execute_mod.progress_for(stdout),
-            conf_name=dynamic_conf.name,
-            load_list_name="tcup-rerun-list.txt",
-        )
-    finally:
-        if stream.is_file():
-            with open(execution.subunit_path, "ab") as merged:
-                merged.write(stream.read_bytes())
-            stream.unlink()
-    manifest.rerun_dynamic = [t for t in skipped if again.statuses.get(t) not in (None, "skip")]
-    return execute_mod.merge(execution, again)
 
 
 def _match(

@@ -22,6 +22,7 @@ import pytest
 
 from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
+from tcup import dynamic as dynamic_mod
 from tcup import execute as execute_mod
 from tcup import run as run_mod
 from tcup.errors import ExitCode, InputError, RunError, UploadError
@@ -313,7 +314,7 @@ def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
     )
     manifest = run_mod.manifest_mod.Manifest(guideline="g", guideline_sha256="0", target="t")
     stdout = io.StringIO()
-    merged = run_mod._rerun_skipped(configured, None, first, _options(tmp_path), manifest, stdout)
+    merged = dynamic_mod.rerun_skipped(configured, None, first, None, manifest, stdout)
     assert merged.statuses[skipped[0]] == "success" and merged.complete
     assert manifest.rerun_dynamic == skipped
     assert "again with dynamic credentials" in stdout.getvalue()
@@ -322,18 +323,36 @@ def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
     states = read_subunit((out / "results.subunit").read_bytes()).states()
     assert states[skipped[0].split("[")[0]] == "passed"
     assert not (sample_workspace / "tcup-rerun.subunit").exists()
+    # the workspace remembers it: the next run starts it beside the others, not after them
+    assert dynamic_mod.known(sample_workspace) == {skipped[0].split("[")[0]}
+    said = io.StringIO()
+    beside = dynamic_mod.start_alongside(configured, None, chosen, None, said)
+    assert beside is not None and beside.ids == tuple(skipped)
+    assert "beside the others" in said.getvalue()
+    rest = [t for t in chosen if t not in beside.ids]
+    second = execute_mod.execute(sample_workspace, rest, tmp_path / "out2" / "results.subunit")
+    manifest2 = run_mod.manifest_mod.Manifest(guideline="g", guideline_sha256="0", target="t")
+    joined = dynamic_mod.join(beside, second, manifest2, said)
+    assert joined.statuses[skipped[0]] == "success" and joined.complete
+    assert set(joined.planned) == set(chosen) and manifest2.rerun_dynamic == skipped
+    states = read_subunit((tmp_path / "out2" / "results.subunit").read_bytes()).states()
+    assert states[skipped[0].split("[")[0]] == "passed" and len(states) == len(chosen)
+    assert not beside.stream.exists()
+    # nothing is run a third time
+    assert (
+        dynamic_mod.rerun_skipped(configured, None, joined, None, manifest2, said, beside) is joined
+    )
     # application credentials: Tempest's dynamic credentials need a user name and password
     monkeypatch.setattr(configure_mod, "dynamic_variant", lambda configured, creds: None)
     said = io.StringIO()
-    again = run_mod._rerun_skipped(configured, None, first, _options(tmp_path), manifest, said)
+    again = dynamic_mod.rerun_skipped(configured, None, first, None, manifest, said)
     assert again is first
     assert "cannot run again with dynamic credentials" in said.getvalue()
+    assert dynamic_mod.start_alongside(configured, None, chosen, None, said) is None
     # on pre-provisioned accounts the user gave, there is no admin to run them again
     user_given = configure_mod.Configured(configured.workspace, configured.conf, "accounts")
-    assert (
-        run_mod._rerun_skipped(user_given, None, first, _options(tmp_path), manifest, stdout)
-        is first
-    )
+    assert dynamic_mod.rerun_skipped(user_given, None, first, None, manifest, stdout) is first
+    assert dynamic_mod.start_alongside(user_given, None, chosen, None, said) is None
 
 
 def test_auto_accounts_and_a_whole_tempest_conf_do_not_mix(tmp_path: Path) -> None:

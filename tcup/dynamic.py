@@ -1,0 +1,205 @@
+"""Tests that run with dynamic credentials on a pool of accounts tcup made.
+
+Some Tempest tests skip themselves whenever dynamic credentials are off
+(upstream bug 2147232 skips a required object-storage test that way).  With
+``--accounts auto`` the admin's credentials are at hand, so such tests run
+again with a copy of the configuration that turns dynamic credentials on
+(``configure.dynamic_variant``); a pass there counts over the skip.
+
+The first time, that second pass comes after the main run (:func:`rerun_skipped`).
+The workspace then remembers which tests needed it (``KNOWN``, by name), and
+the next run starts them with dynamic credentials beside the main run
+(:func:`start_alongside`, :func:`join`), in a stestr repository of their own,
+instead of after it.  Both streams end up in ``results.subunit``;
+``manifest.json`` lists these tests under ``rerun_dynamic``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from tcup import configure as configure_mod
+from tcup import execute as execute_mod
+
+if TYPE_CHECKING:
+    from tcup.cloud import Credentials
+    from tcup.manifest import Manifest
+
+LOG = logging.getLogger(__name__)
+
+#: names of the tests that needed dynamic credentials in this workspace
+KNOWN = "tcup-dynamic-tests.json"
+_REPO = ".stestr-dynamic"  # the side run's own stestr repository, in the workspace
+
+
+def _name(test_id: str) -> str:
+    return test_id.split("[", 1)[0]
+
+
+def known(workspace: Path) -> set[str]:
+    """Names of the tests that skipped on pre-provisioned accounts here before."""
+    try:
+        data = json.loads((Path(workspace) / KNOWN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {str(n) for n in data} if isinstance(data, list) else set()
+
+
+def remember(workspace: Path, test_ids: Iterable[str]) -> None:
+    """Add these tests to the workspace's memory (best effort)."""
+    names = known(workspace) | {_name(t) for t in test_ids}
+    if not names:
+        return
+    tmp = Path(workspace) / (KNOWN + ".tmp")
+    with contextlib.suppress(OSError):
+        tmp.write_text(json.dumps(sorted(names), indent=1), encoding="utf-8")
+        tmp.replace(Path(workspace) / KNOWN)
+
+
+@dataclass
+class Alongside:
+    """Tests running with dynamic credentials on a thread, beside the main run."""
+
+    ids: tuple[str, ...]  # as the main configuration lists them (left out of the main run)
+    stream: Path
+    future: Future
+    executor: ThreadPoolExecutor
+
+
+def start_alongside(
+    configured: configure_mod.Configured,
+    creds: Credentials,
+    load_ids: Sequence[str],
+    test_timeout: int | None,
+    stdout: TextIO,
+) -> Alongside | None:
+    """Start the planned tests this workspace knows need dynamic credentials, if any."""
+    names = known(configured.workspace)
+    ours = [t for t in load_ids if _name(t) in names]
+    if configured.mode != "auto-accounts" or not ours or len(ours) == len(load_ids):
+        return None  # (with nothing else to run, they run on the main path)
+    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
+    if dynamic_conf is None:
+        return None
+    from tcup.listing import same_tests
+
+    dynamic_ids = same_tests(configured.workspace, ours, conf_name=dynamic_conf.name)
+    if not dynamic_ids:
+        return None
+    stream = configured.workspace / "tcup-dynamic.subunit"
+    print(
+        f"running {len(dynamic_ids)} test(s) with dynamic credentials beside the others "
+        "(they skip on pre-provisioned accounts)",
+        file=stdout,
+    )
+    executor = ThreadPoolExecutor(1, thread_name_prefix="tcup-dynamic")
+    future = executor.submit(
+        execute_mod.execute,
+        configured.workspace,
+        dynamic_ids,
+        stream,
+        concurrency=1,
+        test_timeout=test_timeout,
+        conf_name=dynamic_conf.name,
+        load_list_name="tcup-dynamic-list.txt",
+        repo=_REPO,
+    )
+    return Alongside(tuple(ours), stream, future, executor)
+
+
+def join(
+    alongside: Alongside | None,
+    execution: execute_mod.ExecutionResult,
+    manifest: Manifest,
+    stdout: TextIO,
+) -> execute_mod.ExecutionResult:
+    """Wait for the tests beside the main run; their stream follows the main one."""
+    if alongside is None:
+        return execution
+    try:
+        again = alongside.future.result()
+    finally:
+        alongside.executor.shutdown(wait=True)
+        _append(alongside.stream, execution.subunit_path)
+    counts = ", ".join(f"{n} {s}" for s, n in execute_mod.summary(again).items())
+    print(
+        f"ran {len(again.planned)} with dynamic credentials: {counts or 'no result'}", file=stdout
+    )
+    ran = [t for t in again.planned if again.statuses.get(t) not in (None, "skip")]
+    manifest.rerun_dynamic += ran
+    return execute_mod.merge(execution, again)
+
+
+def rerun_skipped(
+    configured: configure_mod.Configured,
+    creds: Credentials,
+    execution: execute_mod.ExecutionResult,
+    test_timeout: int | None,
+    manifest: Manifest,
+    stdout: TextIO,
+    alongside: Alongside | None = None,
+) -> execute_mod.ExecutionResult:
+    """Run the tests Tempest skipped on the accounts tcup made again, with dynamic credentials.
+
+    Their second result is appended to ``results.subunit`` and, being better
+    than a skip, is the one that counts.  Those that passed are remembered,
+    so the next run starts them beside the main run.  Tests that already ran
+    with dynamic credentials (``alongside``) are not run a third time.
+    """
+    done = set(alongside.ids) if alongside is not None else set()
+    skipped = [
+        t for t in execution.planned if execution.statuses.get(t) == "skip" and t not in done
+    ]
+    if configured.mode != "auto-accounts" or not skipped or not execution.complete:
+        return execution
+    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
+    if dynamic_conf is None:
+        print(
+            f"{len(skipped)} test(s) skipped on the test accounts cannot run again with dynamic "
+            "credentials: Tempest needs the admin's user name and password for those",
+            file=stdout,
+        )
+        return execution
+    from tcup.listing import same_tests
+
+    # the ids as Tempest lists them with the dynamic configuration: they can differ
+    skipped = same_tests(configured.workspace, skipped, conf_name=dynamic_conf.name)
+    if not skipped:
+        return execution
+    print(
+        f"running the {len(skipped)} skipped test(s) again with dynamic credentials",
+        file=stdout,
+    )
+    stream = configured.workspace / "tcup-rerun.subunit"
+    try:
+        again = execute_mod.execute(
+            configured.workspace,
+            skipped,
+            stream,
+            concurrency=1,
+            test_timeout=test_timeout,
+            progress=execute_mod.progress_for(stdout),
+            conf_name=dynamic_conf.name,
+            load_list_name="tcup-rerun-list.txt",
+        )
+    finally:
+        _append(stream, execution.subunit_path)
+    passed = [t for t in skipped if again.statuses.get(t) not in (None, "skip")]
+    manifest.rerun_dynamic += passed
+    remember(configured.workspace, passed)
+    return execute_mod.merge(execution, again)
+
+
+def _append(stream: Path, into: Path) -> None:
+    """Append a second pass's stream to the run's ``results.subunit`` and drop it."""
+    if stream.is_file():
+        with open(into, "ab") as merged:
+            merged.write(stream.read_bytes())
+        stream.unlink()
