@@ -8,13 +8,15 @@ target three ways of running the same list, all as the admin:
   (c) ``tcup run --accounts auto`` (``--image generate`` for Platform), the mode
       a vendor runs to get a qualifying verdict, as a new process, end to end:
       pre-flight, a pool of test accounts made, tempestconf, listing, the run,
-      the tests Tempest skipped on those accounts run again with dynamic
-      credentials, the pool removed, collect, report.  Warm workspace and
+      the tests that skip on those accounts run with dynamic credentials
+      (beside the others once the workspace knows them), the pool removed,
+      collect, report.  Warm workspace and
       ``stestr list`` cache (from an untimed first run, also printed).
-  (a) plain ``stestr run --load-list`` of (c)'s load list, stestr's default
-      concurrency (the CPU count), in a workspace configured the way (c)'s
-      is: a pool of test accounts made with tcup's own code (the pool of (c)
-      is gone when (c) ends; this one lives until the target's rounds end)
+  (a) plain ``stestr run --load-list`` of (c)'s test list, with (c)'s
+      concurrency (``--concurrency``, default the CPU count), in a workspace
+      configured the way (c)'s is: a pool of test accounts made with tcup's
+      own code (the pool of (c) is gone when (c) ends; this one lives until
+      the target's rounds end)
       and ``tempest.conf`` written by tcup's ``configure`` for that pool,
       with the same image, networks and validation.  Plain stestr does not
       run again what Tempest skips on pre-provisioned accounts, so its
@@ -227,6 +229,9 @@ def bench_target(target: str, args: argparse.Namespace, work: Path) -> dict:
     ws_c = root / "ws-c"
     c_argv = [str(BIN / "tcup"), "run", "--guideline", args.guideline, "--target", target]
     c_argv += ["--os-cloud", args.admin_cloud, "--accounts", "auto", "--workspace", str(ws_c)]
+    concurrency = args.concurrency or execute.default_concurrency()
+    if args.concurrency:
+        c_argv += ["--concurrency", str(concurrency)]
     image_flag = f" --image {args.image}" if compute_target else ""
     if compute_target:
         c_argv += ["--image", args.image]
@@ -255,13 +260,13 @@ def bench_target(target: str, args: argparse.Namespace, work: Path) -> dict:
     )
     cold_outcome = c_outcome(root / "out-c0", code)
     print(f"   {cold_outcome.text()}")
-    load_ids = (ws_c / "tcup-load-list.txt").read_text(encoding="utf-8").split()
+    # the whole list (tests that ran with dynamic credentials beside the others included)
+    load_ids = (root / "out-c0" / "test-list.txt").read_text(encoding="utf-8").split()
 
     admin = cloud.load_credentials(args.admin_cloud)
     needed = services_for_plan(test_plan, [guideline])
     info = cloud.preflight(admin, sorted(needed), fail_on_missing=False)
     conn = cloud.connection(admin)
-    concurrency = execute.default_concurrency()
 
     # (a): a pool made as (c) makes it, a workspace configured on it as (c)'s is
     ws_a = root / "ws-a"
@@ -304,7 +309,14 @@ def bench_target(target: str, args: argparse.Namespace, work: Path) -> dict:
         def plain_stestr() -> int:
             with open(root / "a.log", "w", encoding="utf-8") as log:
                 return subprocess.run(
-                    [_stestr(), "run", "--load-list", str(list_a)],
+                    [
+                        _stestr(),
+                        "run",
+                        "--concurrency",
+                        str(concurrency),
+                        "--load-list",
+                        str(list_a),
+                    ],
                     cwd=ws_a,
                     env=env_a,
                     stdout=log,
@@ -412,6 +424,12 @@ def bench_target(target: str, args: argparse.Namespace, work: Path) -> dict:
     }
 
 
+def execute_cores() -> int:
+    from tcup import execute
+
+    return execute.default_concurrency()
+
+
 def fmt_rounds(values: Sequence[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
 
@@ -429,7 +447,7 @@ def report(result: dict, rounds: int) -> None:
     print(
         f"2020.06 {target}: {result['tests']} tests planned, {result['loaded']} loaded; "
         f"medians of {rounds} interleaved round(s), each round in brackets; "
-        f"{result['concurrency']} cores"
+        f"{result['concurrency']} workers for (c) and (a) on {execute_cores()} cores"
     )
     width = 62
     for key in ("c", "a", "b"):
@@ -477,6 +495,11 @@ def main() -> int:
     parser.add_argument("--image", default="generate", help="--image of the compute targets")
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temp dir)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of (c), (a), (b)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="workers of (c) and (a) (default: tcup's and stestr's default, the CPU count)",
+    )
     parser.add_argument(
         "--lock", type=Path, help="flock this file around every Tempest run and configuration"
     )
