@@ -180,7 +180,7 @@ def configure(
         cmd.append("--create")
     if options.compute is not None:
         cmd += options.compute.tempestconf_args(workspace)
-    elif info.has_service("image"):
+    elif _configured(info, "image"):
         image = resources.local_image(options.image or resources.GENERATE, workspace)
         cmd += ["--image", str(image.path), "--image-disk-format", image.disk_format]
     fixed = tcup_overrides(workspace, info)
@@ -278,19 +278,48 @@ def dynamic_variant(configured: Configured, creds: Credentials) -> Path | None:
     return write_private(configured.conf.with_name(DYNAMIC_CONF), text.getvalue().encode())
 
 
+def unneeded_types(info: CloudInfo) -> list[str]:
+    """Catalog types no planned test uses, when the plan has no compute test.
+
+    A Storage plan needs Keystone and Swift only; tempestconf then neither
+    creates flavors nor uploads an image, and a sick neighbour cannot stop the
+    run.  A plan with compute tests keeps every service: those tests look at
+    their neighbours (image, volume, placement) through Tempest's settings.
+    ``info.required`` is what pre-flight was asked for: the plan's services.
+    """
+    if not info.required or "compute" in info.required:
+        return []
+    from tcup.cloud import service_aliases
+
+    keep = {"identity", *(t for s in info.required for t in service_aliases(s))}
+    return sorted(t for t in info.services if t not in keep)
+
+
+def _configured(info: CloudInfo, service: str) -> bool:
+    """``service`` is in the catalog and Tempest is configured for it."""
+    from tcup.cloud import service_aliases
+
+    unneeded = set(unneeded_types(info))
+    return info.has_service(service) and not unneeded.intersection(service_aliases(service))
+
+
 def tempestconf_command(info: CloudInfo) -> list[str]:
     """``discover-tempest-config``, or :mod:`tcup.tempestconf` hiding some catalog types.
 
-    Hidden are the endpoints that do not answer, and the types that have
-    endpoints only in other regions: python-tempestconf finds services in
+    Hidden are the endpoints that do not answer, the types that have
+    endpoints only in other regions (python-tempestconf finds services in
     Keystone's service list, which knows no regions, and would configure them
-    with another region's endpoint.
+    with another region's endpoint), and the :func:`unneeded_types`.
     """
     tool = _tool("discover-tempest-config")
-    hidden = sorted({*info.unreachable, *info.other_regions})
+    unneeded = unneeded_types(info)
+    hidden = sorted({*info.unreachable, *info.other_regions, *unneeded})
     if not hidden:
         return [tool]
     from tcup.tempestconf import SKIP_OPTION
+
+    if unneeded:
+        LOG.info("configuring Tempest without %s (no planned test uses it)", ", ".join(unneeded))
 
     if info.unreachable:
         LOG.info("configuring Tempest without %s (no answer)", ", ".join(sorted(info.unreachable)))
@@ -326,7 +355,7 @@ def tcup_overrides(workspace: Path, info: CloudInfo) -> list[tuple[str, str, str
             ("object-storage", "reseller_admin_role", "ResellerAdmin"),
             ("object-storage", "operator_role", "member"),
         ]
-    if info.has_service("image"):
+    if _configured(info, "image"):
         values.append(("image-feature-enabled", "image_format_enforcement", "False"))
     return values
 
