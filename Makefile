@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv test test-unit test-integration lint format demo demo-down \
-	cloud-up cloud-down cloud-status image engine-up engine-down postgres-up postgres-down \
+	cloud-up cloud-down cloud-status image server-image engine-up engine-down postgres-up postgres-down \
 	browser bench clean
 
 help:
@@ -18,6 +18,7 @@ help:
 	@echo "make lint / format  ruff"
 	@echo "make cloud-up|cloud-down|cloud-status   the reference cloud on loopback"
 	@echo "make image          build tcup:<version> and tcup:latest"
+	@echo "make server-image   build tcup-server:<version> and tcup-server:latest"
 	@echo "make bench          benchmarks in bench/ (print figures)"
 
 $(STAMP): pyproject.toml server/pyproject.toml
@@ -68,6 +69,9 @@ engine-down:
 
 image: venv engine-up
 	./container/build
+
+server-image: venv engine-up
+	./container/build --server
 
 postgres-up:
 	./tools/postgres/up
