@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def postgres_url():
     if os.environ.get("TCUP_TEST_POSTGRES_URL"):
         yield os.environ["TCUP_TEST_POSTGRES_URL"]
         return
-    port = int(os.environ.get("PORT", "55432"))
+    port = int(os.environ.get("PORT", "15432"))
     was_running = _port_open("127.0.0.1", port)
     up = subprocess.run(
         [str(REPO / "tools" / "postgres" / "up")],
@@ -187,3 +188,16 @@ def live_server(tmp_path_factory, keys_dir: Path):
 def live_vendor(live_server: LiveServer, rsa_keys) -> Vendor:
     """Vendor 'acme' on the live server, with ``rsa_keys[2]`` registered."""
     return live_server.add_vendor("acme", rsa_keys[2])
+
+
+@pytest.fixture
+def swift_container(reference_cloud):
+    """A Swift container of its own in the reference cloud, emptied and removed afterwards."""
+    name = f"tcup-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    conn = reference_cloud.connect()
+    store = conn.object_store
+    for obj in store.objects(name):
+        store.delete_object(obj, container=name, ignore_missing=True)
+    store.delete_container(name, ignore_missing=True)
+    conn.close()

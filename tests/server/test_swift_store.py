@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 import pytest
 from server_helpers import signed
@@ -13,19 +12,6 @@ from tcup_server.storage import ArtefactNotFound, EncryptedStore
 from tcup_server.storage.swift import SwiftStore
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def swift_container(reference_cloud):
-    """A container of its own, emptied and removed afterwards."""
-    name = f"tcup-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    conn = reference_cloud.connect()
-    store = conn.object_store
-    for obj in store.objects(name):
-        store.delete_object(obj, container=name, ignore_missing=True)
-    store.delete_container(name, ignore_missing=True)
-    conn.close()
 
 
 @pytest.fixture
