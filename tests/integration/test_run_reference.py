@@ -281,3 +281,30 @@ def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
     assert not [u.name for u in conn.identity.users() if u.name in users]
     assert not [p.name for p in conn.identity.projects() if p.name in projects]
     assert not (tmp_path / "ws-accounts.yaml").exists()
+
+    # The workspace now knows that test needs dynamic credentials: the next run starts
+    # it beside the others instead of after them, with the same outcome.
+    again = tmp_path / "again"
+    code, stdout, stderr = _run(
+        reference_cloud,
+        monkeypatch,
+        "object",
+        again,
+        "--accounts",
+        "auto",
+        "--workspace",
+        str(tmp_path / "ws"),
+        admin=True,
+    )
+    assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
+    assert "running 1 test(s) with dynamic credentials beside the others" in stdout
+    assert "skipped test(s) again" not in stdout and "ran 57/57" in stdout
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert [t.split("[")[0].rsplit(".", 1)[1] for t in manifest["rerun_dynamic"]] == [
+        "test_list_containers_with_marker"
+    ]
+    states = read_subunit((again / "results.subunit").read_bytes()).states()
+    assert len(states) == 58 and set(states.values()) == {"passed"}
+    assert (again / "test-list.txt").read_text().count("\n") == 58
+    assert not [u.name for u in conn.identity.users() if u.name in users]
+    assert not (tmp_path / "ws-accounts.yaml").exists()
