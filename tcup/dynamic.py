@@ -72,6 +72,29 @@ class Alongside:
     future: Future
     executor: ThreadPoolExecutor
 
+    def close(self) -> None:
+        """Wait until the side run has ended (however it ended)."""
+        self.executor.shutdown(wait=True)
+
+
+def _dynamic_ids(
+    configured: configure_mod.Configured, creds: Credentials, test_ids: Sequence[str]
+) -> tuple[Path | None, list[str]]:
+    """The dynamic-credentials configuration (``None``: Tempest cannot have one, see
+    ``configure.dynamic_variant``) and ``test_ids`` as a run with it lists them (they can
+    differ)."""
+    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
+    if dynamic_conf is None:
+        return None, []
+    from tcup.listing import same_tests
+
+    return dynamic_conf, same_tests(configured.workspace, test_ids, conf_name=dynamic_conf.name)
+
+
+def _ran(result: execute_mod.ExecutionResult) -> list[str]:
+    """The tests of a dynamic-credentials pass that ran (did not skip again)."""
+    return [t for t in result.planned if result.statuses.get(t) not in (None, "skip")]
+
 
 def start_alongside(
     configured: configure_mod.Configured,
@@ -85,13 +108,8 @@ def start_alongside(
     ours = [t for t in load_ids if _name(t) in names]
     if configured.mode != "auto-accounts" or not ours or len(ours) == len(load_ids):
         return None  # (with nothing else to run, they run on the main path)
-    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
-    if dynamic_conf is None:
-        return None
-    from tcup.listing import same_tests
-
-    dynamic_ids = same_tests(configured.workspace, ours, conf_name=dynamic_conf.name)
-    if not dynamic_ids:
+    dynamic_conf, dynamic_ids = _dynamic_ids(configured, creds, ours)
+    if dynamic_conf is None or not dynamic_ids:
         return None
     stream = configured.workspace / "tcup-dynamic.subunit"
     print(
@@ -126,14 +144,13 @@ def join(
     try:
         again = alongside.future.result()
     finally:
-        alongside.executor.shutdown(wait=True)
+        alongside.close()
         _append(alongside.stream, execution.subunit_path)
     counts = ", ".join(f"{n} {s}" for s, n in execute_mod.summary(again).items())
     print(
         f"ran {len(again.planned)} with dynamic credentials: {counts or 'no result'}", file=stdout
     )
-    ran = [t for t in again.planned if again.statuses.get(t) not in (None, "skip")]
-    manifest.rerun_dynamic += ran
+    manifest.rerun_dynamic += _ran(again)
     return execute_mod.merge(execution, again)
 
 
@@ -159,7 +176,7 @@ def rerun_skipped(
     ]
     if configured.mode != "auto-accounts" or not skipped or not execution.complete:
         return execution
-    dynamic_conf = configure_mod.dynamic_variant(configured, creds)
+    dynamic_conf, again_ids = _dynamic_ids(configured, creds, skipped)
     if dynamic_conf is None:
         print(
             f"{len(skipped)} test(s) skipped on the test accounts cannot run again with dynamic "
@@ -167,21 +184,17 @@ def rerun_skipped(
             file=stdout,
         )
         return execution
-    from tcup.listing import same_tests
-
-    # the ids as Tempest lists them with the dynamic configuration: they can differ
-    skipped = same_tests(configured.workspace, skipped, conf_name=dynamic_conf.name)
-    if not skipped:
+    if not again_ids:
         return execution
     print(
-        f"running the {len(skipped)} skipped test(s) again with dynamic credentials",
+        f"running the {len(again_ids)} skipped test(s) again with dynamic credentials",
         file=stdout,
     )
     stream = configured.workspace / "tcup-rerun.subunit"
     try:
         again = execute_mod.execute(
             configured.workspace,
-            skipped,
+            again_ids,
             stream,
             concurrency=1,
             test_timeout=test_timeout,
@@ -191,7 +204,7 @@ def rerun_skipped(
         )
     finally:
         _append(stream, execution.subunit_path)
-    passed = [t for t in skipped if again.statuses.get(t) not in (None, "skip")]
+    passed = _ran(again)
     manifest.rerun_dynamic += passed
     remember(configured.workspace, passed)
     return execute_mod.merge(execution, again)

@@ -308,7 +308,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                     )
                 finally:
                     if alongside is not None and execution is None:  # stestr did not start
-                        alongside.executor.shutdown(wait=True)
+                        alongside.close()
                 execution = dynamic_mod.join(alongside, execution, manifest, stdout)
                 execution = dynamic_mod.rerun_skipped(
                     configured, creds, execution, options.test_timeout, manifest, stdout, alongside
@@ -452,14 +452,14 @@ def _compute_setup(
     return resources.ComputeSetup(image, validation, networks)
 
 
+@dataclass
 class _Making:
     """A pool of test accounts being made on a thread (see :func:`_made_accounts`)."""
 
-    def __init__(self, path: Path, future: Future, concurrency: int, stdout: TextIO) -> None:
-        self.path = path
-        self.future = future
-        self.concurrency = concurrency
-        self.stdout = stdout
+    path: Path
+    future: Future
+    concurrency: int
+    stdout: TextIO
 
     def wait(self) -> accounts_mod.Pool:
         """The pool once made; the error that stopped it (nothing is left of it then)."""
