@@ -246,18 +246,22 @@ def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
         return real_write(path, accounts)
 
     monkeypatch.setattr(accounts_mod, "write_accounts_file", spy)
+
+    def auto_run(out: Path) -> tuple[int, str, str]:
+        return _run(
+            reference_cloud,
+            monkeypatch,
+            "object",
+            out,
+            "--accounts",
+            "auto",
+            "--workspace",
+            str(tmp_path / "ws"),
+            admin=True,
+        )
+
     out = tmp_path / "out"
-    code, stdout, stderr = _run(
-        reference_cloud,
-        monkeypatch,
-        "object",
-        out,
-        "--accounts",
-        "auto",
-        "--workspace",
-        str(tmp_path / "ws"),
-        admin=True,
-    )
+    code, stdout, stderr = auto_run(out)
     assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
     assert "made 8 Tempest test accounts for 2 workers" in stdout
     manifest = json.loads((out / "manifest.json").read_text())
@@ -285,17 +289,7 @@ def test_storage_run_on_accounts_tcup_makes_passes_and_leaves_none_behind(
     # The workspace now knows that test needs dynamic credentials: the next run starts
     # it beside the others instead of after them, with the same outcome.
     again = tmp_path / "again"
-    code, stdout, stderr = _run(
-        reference_cloud,
-        monkeypatch,
-        "object",
-        again,
-        "--accounts",
-        "auto",
-        "--workspace",
-        str(tmp_path / "ws"),
-        admin=True,
-    )
+    code, stdout, stderr = auto_run(again)
     assert code == ExitCode.QUALIFIES, stdout[-3000:] + stderr[-3000:]
     assert "running 1 test(s) with dynamic credentials beside the others" in stdout
     assert "skipped test(s) again" not in stdout and "ran 57/57" in stdout
