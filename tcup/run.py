@@ -85,11 +85,11 @@ def load_plan(
     statuses: Sequence[str] = ("required",),
 ) -> tuple[TestPlan, Guideline, list[Guideline]]:
     """Load the guideline and add-ons and plan the exact test list."""
-    from tcup.sources import load_guideline
+    from tcup.sources import load_add_on, load_guideline
     from tcup.testlist import plan
 
     main = load_guideline(guideline, source)
-    extra = [load_guideline(a, source) for a in add_ons]
+    extra = [load_add_on(a, main, source) for a in add_ons]
     chosen = target if target else main.default_target
     return plan(main, chosen, extra, statuses=statuses), main, extra
 

@@ -367,6 +367,66 @@ def load_guideline(
     return parse_guideline(data, origin)
 
 
+_PROGRAM = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def load_add_on(
+    spec: str,
+    guideline: Guideline,
+    source: str | GuidelineSource | None = None,
+    cache_dir: Path | None = None,
+) -> Guideline:
+    """Load the add-on named by ``spec`` for ``guideline``.
+
+    A bare add-on name (``dns``, ``orchestration``) means that add-on's file of
+    the guideline's own version (``dns.2020.06`` beside ``2020.06``; its newest
+    approved one when the guideline has no version name); anything else is a
+    guideline spec as :func:`load_guideline` takes it.  An add-on the source
+    does not have is an :class:`InputError` naming the add-ons it has.
+    """
+    spec = spec.strip()
+    bare = bool(_PROGRAM.match(spec)) and spec not in ("next", "latest")
+    if not bare and (
+        spec.startswith(("http://", "https://")) or _is_path(spec) or Path(spec).is_file()
+    ):
+        return load_guideline(spec, source, cache_dir)
+    resolved = source if isinstance(source, GuidelineSource) else open_source(source, cache_dir)
+    if bare:
+        version = guideline.id if _NAME.match(guideline.id) else "latest"
+        name = f"{spec}.{split_name(version)[1]}"
+    else:
+        name = spec
+    try:
+        return load_guideline(name, resolved, cache_dir)
+    except InputError as exc:
+        program, version = split_name(name)
+        if program == "powered":
+            raise
+        offered = _add_ons_in(resolved)
+        if offered is None:
+            raise
+        where = resolved.description
+        if not any(n.startswith(program + ".") for n in offered):
+            message = f"the guideline source {where} has no add-on '{program}'"
+        else:
+            message = f"the guideline source {where} has no '{program}' add-on for {version}"
+        raise InputError(
+            message,
+            hint="add-ons there: "
+            + (", ".join(offered) or "none")
+            + " (--add-on takes a name such as dns, or a file such as dns.2020.06)",
+        ) from exc
+
+
+def _add_ons_in(source: GuidelineSource) -> list[str] | None:
+    """The add-on guidelines ``source`` offers, None when it cannot list them."""
+    try:
+        names = source.names()
+    except InputError:
+        return None
+    return [n for n in names if split_name(n)[0] != "powered"]
+
+
 def latest(source: GuidelineSource, program: str = "powered") -> Guideline:
     """The newest approved ``YYYY.MM`` guideline of ``program`` in ``source``."""
     dated = []

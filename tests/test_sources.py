@@ -13,7 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from tcup.errors import InputError
-from tcup.sources import available_guidelines, load_guideline, open_source, split_name
+from tcup.sources import (
+    available_guidelines,
+    load_add_on,
+    load_guideline,
+    open_source,
+    split_name,
+)
 from tests.interop import require_interop
 
 RAW = "/openinfra/interop/raw/branch/master/"
@@ -111,6 +117,32 @@ def test_directory_source(layout, repo_layout, tmp_path):
     assert {r.program for r in refs} == {"powered", "dns", "orchestration"}
     dns = next(r for r in refs if r.name == "dns.2020.06")
     assert (dns.status, dns.targets) == ("approved", ("DNS",))
+
+
+@pytest.mark.parametrize("layout", ["flat", "repo"])
+def test_add_on_by_name_takes_the_guideline_version(layout, repo_layout, tmp_path):
+    root = str(require_interop() if layout == "flat" else repo_layout)
+    june = load_guideline("2020.06", root, tmp_path)
+    assert load_add_on("dns", june, root, tmp_path).id == "dns.2020.06"
+    assert load_add_on("orchestration", june, root, tmp_path).id == "orchestration.2020.06"
+    assert load_add_on("dns.next", june, root, tmp_path).id == "dns.next"
+    nxt = load_guideline("next", root, tmp_path)
+    assert load_add_on("dns", nxt, root, tmp_path).id == "dns.next"
+    path = require_interop() / "add-ons" / "dns.2020.06.json"
+    assert load_add_on(str(path), nxt, root, tmp_path).source == str(path)
+
+
+def test_add_on_the_source_lacks_names_those_it_has(tmp_path):
+    root = str(require_interop())
+    june = load_guideline("2020.06", root, tmp_path)
+    with pytest.raises(InputError) as missing:
+        load_add_on("sharedfilesystem", june, root, tmp_path)
+    assert missing.value.message == f"the guideline source {root} has no add-on 'sharedfilesystem'"
+    assert "dns.2020.06" in missing.value.hint and "orchestration.2020.06" in missing.value.hint
+    old = load_guideline("2019.11", root, tmp_path)
+    with pytest.raises(InputError) as version:
+        load_add_on("dns", old, root, tmp_path)
+    assert version.value.message == f"the guideline source {root} has no 'dns' add-on for 2019.11"
 
 
 def test_file_path(tmp_path):

@@ -63,7 +63,8 @@ def add_guideline_arguments(parser: argparse.ArgumentParser, required: bool = Fa
         action="append",
         default=[],
         metavar="A",
-        help="add-on guideline (dns.2020.06, orchestration.2020.06); repeatable",
+        help="add-on: dns or orchestration (that add-on of the guideline's version), "
+        "or an add-on guideline (dns.2020.06, a file, a URL); repeatable",
     )
     group.add_argument(
         "--guideline-source",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from tcup.errors import ExitCode
-from tcup.sources import load_guideline
+from tcup.sources import load_add_on, load_guideline
 from tcup.testlist import FORMATS, format_plan, plan
 
 NAME = "list"
@@ -39,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ADD_ON",
-        help="add-on guideline whose tests are added (e.g. dns.2020.06); repeatable",
+        help="add-on whose tests are added: dns or orchestration (of the guideline's "
+        "version), or an add-on guideline (dns.2020.06, a file, a URL); repeatable",
     )
     parser.add_argument(
         "--status",
@@ -80,7 +81,7 @@ def list_tests(
 ) -> int:
     """Write the planned tests to ``stdout``, one per line; return the exit code."""
     main = load_guideline(guideline, source)
-    extra = [load_guideline(a, source) for a in add_ons]
+    extra = [load_add_on(a, main, source) for a in add_ons]
     test_plan = plan(
         main,
         target or main.default_target,

@@ -78,7 +78,7 @@ def report(
     from tcup import report as report_mod
     from tcup.results import load_results
     from tcup.scoring import score_run
-    from tcup.sources import load_guideline
+    from tcup.sources import load_add_on, load_guideline
 
     stdout = stdout or sys.stdout
     loaded = load_results(results_path)
@@ -110,7 +110,7 @@ def report(
             env.guideline_sha256,
             main.sha256,
         )
-    extras = [load_guideline(a, guideline_source) for a in add_ons]
+    extras = [load_add_on(a, main, guideline_source) for a in add_ons]
     result = score_run(main, target, loaded.states(), extras)
 
     out_path = Path(output) if output else None
