@@ -13,7 +13,7 @@ class ExitCode(IntEnum):
     """Process exit codes; each has exactly one meaning."""
 
     QUALIFIES = 0  # tests ran and the cloud would qualify (or the command succeeded)
-    NOT_QUALIFIED = 1  # tests ran but required capabilities failed
+    NOT_QUALIFIED = 1  # tests ran but required capabilities (target or an add-on) failed
     USAGE = 2  # usage or input error (bad option, missing/malformed file)
     PREFLIGHT = 3  # credentials, catalog or a required service failed before any test
     RUN = 4  # the test run could not complete (Tempest crashed, interrupted, disk full)
@@ -21,8 +21,10 @@ class ExitCode(IntEnum):
 
 
 EXIT_CODE_HELP = """exit codes:
-  0  success; for runs and reports: the cloud would qualify
-  1  tests ran but required capabilities failed (would not qualify)
+  0  success; for runs and reports: the cloud would qualify for every programme
+     asked for (the target and each --add-on)
+  1  tests ran but required capabilities of the target or of an add-on failed
+     (the report gives one verdict per programme)
   2  usage or input error (bad option, missing or malformed file)
   3  pre-flight failed (credentials, catalog, missing service)
   4  the test run (or writing its files: disk full, ...) could not complete;

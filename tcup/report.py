@@ -18,7 +18,7 @@ from string import Template
 from typing import Any, Literal, TextIO
 
 from tcup.errors import InputError
-from tcup.scoring import CapabilityScore, Score, TestScore
+from tcup.scoring import CapabilityScore, ProgrammeScore, Score, TestScore
 
 ReportFormat = Literal["text", "md", "html", "json"]
 FORMATS: tuple[ReportFormat, ...] = ("text", "md", "html", "json")
@@ -63,29 +63,84 @@ def _renamed(score: Score) -> list[TestScore]:
 # --------------------------------------------------------------------------- verdict
 
 
+def _program_of(target: str) -> str:
+    if target.startswith("OpenStack Powered"):
+        return target
+    if target in _PROGRAMS:
+        return f"OpenStack Powered {_PROGRAMS[target]}"
+    return target
+
+
 def program_name(score: Score) -> str:
     """``OpenStack Powered Storage`` and the like, also for 1.x target names."""
-    if score.target.startswith("OpenStack Powered"):
-        return score.target
-    if score.target in _PROGRAMS:
-        return f"OpenStack Powered {_PROGRAMS[score.target]}"
-    return score.target
+    return _program_of(score.target)
+
+
+def programme_name(programme: ProgrammeScore) -> str:
+    """``OpenStack Powered Platform``; ``OpenStack Powered DNS add-on`` for an add-on."""
+    if programme.kind != "add-on":
+        return _program_of(programme.target)
+    name = programme.target.removeprefix("OpenStack Powered").strip() or programme.target
+    return f"OpenStack Powered {name} add-on"
+
+
+def programme_version(programme: ProgrammeScore) -> str:
+    """The guideline id, without an add-on's own prefix (``dns.2020.06`` -> ``2020.06``)."""
+    prefix = f"{programme.target.lower()}."
+    if programme.kind == "add-on" and programme.guideline_id.lower().startswith(prefix):
+        return programme.guideline_id[len(prefix) :]
+    return programme.guideline_id
+
+
+def programme_title(programme: ProgrammeScore) -> str:
+    """``OpenStack Powered DNS add-on 2020.06``."""
+    return f"{programme_name(programme)} {programme_version(programme)}"
+
+
+def _pass_count(programme: ProgrammeScore) -> str:
+    return (
+        f"{programme.required_passed} of {programme.required_total} required "
+        f"{'capability passes' if programme.required_total == 1 else 'capabilities pass'}"
+    )
+
+
+def programme_verdict(programme: ProgrammeScore) -> str:
+    """One programme's line: would it qualify, and if not, how far off and what failed."""
+    what = programme_title(programme)
+    if programme.qualifies:
+        return f"Would qualify for {what}"
+    missing = list(programme.missing_required)
+    names = ", ".join(missing[:VERDICT_NAMES])
+    if len(missing) > VERDICT_NAMES:
+        names += f" and {len(missing) - VERDICT_NAMES} more"
+    return f"Would NOT qualify for {what} ({_pass_count(programme)}); not passed: {names}"
+
+
+def programme_verdicts(score: Score) -> list[str]:
+    """One line per programme: the target's first, then each add-on's."""
+    return [programme_verdict(p) for p in score.programmes]
 
 
 def verdict(score: Score) -> str:
-    """One line: would the cloud qualify, and if not, which required capabilities failed."""
-    what = f"{program_name(score)} {score.guideline_id}"
-    if score.add_ons:
-        what += f" with add-ons {', '.join(score.add_ons)}"
-    if score.qualifies:
-        return f"Would qualify for {what}"
-    missing = list(score.missing_required)
-    count = len(missing)
-    noun = "capability" if count == 1 else "capabilities"
-    names = ", ".join(missing[:VERDICT_NAMES])
-    if count > VERDICT_NAMES:
-        names += f" and {count - VERDICT_NAMES} more"
-    return f"Would NOT qualify for {what}: {count} required {noun} did not pass: {names}"
+    """One line for the whole run.
+
+    Without add-ons it is the target's programme line.  With add-ons it names
+    every programme and says which would not qualify; the run qualifies when
+    every programme does.
+    """
+    if len(score.programmes) == 1:
+        return programme_verdict(score.programmes[0])
+    count = len(score.programmes)
+    good = [programme_title(p) for p in score.programmes if p.qualifies]
+    bad = [f"{programme_title(p)} ({_pass_count(p)})" for p in score.programmes if not p.qualifies]
+    if not bad:
+        return f"Would qualify for all {count} programmes: {', '.join(good)}"
+    if not good:
+        return f"Would NOT qualify for any of the {count} programmes: {', '.join(bad)}"
+    return (
+        f"Would NOT qualify for all {count} programmes: would qualify for {', '.join(good)}; "
+        f"would NOT qualify for {', '.join(bad)}"
+    )
 
 
 # --------------------------------------------------------------------------- JSON
@@ -117,6 +172,23 @@ def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
     }
 
 
+def _programme_json(programme: ProgrammeScore) -> dict[str, Any]:
+    return {
+        "name": programme_name(programme),
+        "kind": programme.kind,
+        "guideline": programme.guideline_id,
+        "guideline_sha256": programme.guideline_sha256,
+        "target": programme.target,
+        "qualifies": programme.qualifies,
+        "verdict": programme_verdict(programme),
+        "required_capabilities": {
+            "passed": programme.required_passed,
+            "total": programme.required_total,
+        },
+        "missing_required": list(programme.missing_required),
+    }
+
+
 def report_json(score: Score) -> dict[str, Any]:
     """The report as a JSON-ready dict (schema ``tcup.report/1``)."""
     return {
@@ -132,6 +204,7 @@ def report_json(score: Score) -> dict[str, Any]:
         "program": program_name(score),
         "add_ons": list(score.add_ons),
         "missing_required": list(score.missing_required),
+        "programmes": [_programme_json(p) for p in score.programmes],
         "summary": {
             "required_capabilities": {
                 "passed": score.required_passed,
@@ -159,6 +232,32 @@ _PAIR = {
     "properties": {"passed": _COUNT, "total": _COUNT},
 }
 _NULLABLE_STR = {"type": ["string", "null"]}
+_PROGRAMME = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "name",
+        "kind",
+        "guideline",
+        "guideline_sha256",
+        "target",
+        "qualifies",
+        "verdict",
+        "required_capabilities",
+        "missing_required",
+    ],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "kind": {"enum": ["platform", "add-on"]},
+        "guideline": {"type": "string"},
+        "guideline_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "target": {"type": "string"},
+        "qualifies": {"type": "boolean"},
+        "verdict": {"type": "string", "minLength": 1},
+        "required_capabilities": _PAIR,
+        "missing_required": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
 REPORT_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -196,6 +295,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         "program": {"type": "string"},
         "add_ons": {"type": "array", "items": {"type": "string"}},
         "missing_required": {"type": "array", "items": {"type": "string"}},
+        "programmes": {"type": "array", "minItems": 1, "items": _PROGRAMME},
         "summary": {
             "type": "object",
             "additionalProperties": False,
@@ -324,7 +424,7 @@ def render_text(score: Score) -> str:
         "",
         f"Required capabilities passed: {score.required_passed}/{score.required_total}; "
         f"required tests passed: {score.required_tests_passed}/{score.required_tests_total}",
-        verdict(score),
+        *programme_verdicts(score),
     ]
     return "\n".join(lines) + "\n"
 
@@ -363,8 +463,9 @@ def write_terminal(score: Score, stdout: TextIO) -> None:
         console.print(Text("Tests Tempest ran under another name (same idempotent id):"))
         for test in renamed:
             console.print(Text(f"  {test.name} ran as {test.ran_as}: {_state(test)}"))
-    style = "bold green" if score.qualifies else "bold red"
-    console.print(Text(verdict(score), style=style))
+    for programme in score.programmes:
+        style = "bold green" if programme.qualifies else "bold red"
+        console.print(Text(programme_verdict(programme), style=style))
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -388,12 +489,11 @@ def _md_text(text: str) -> str:
 
 def render_markdown(score: Score) -> str:
     """GitHub-flavoured Markdown: verdict first, then the table and failed tests."""
-    mark = "✅" if score.qualifies else "❌"
-    lines = [
-        f"# {_md_text(program_name(score))} {_md_text(score.guideline_id)}",
-        "",
-        f"**{mark} {_md_text(verdict(score))}**",
-        "",
+    lines = [f"# {_md_text(program_name(score))} {_md_text(score.guideline_id)}", ""]
+    for programme in score.programmes:
+        mark = "✅" if programme.qualifies else "❌"
+        lines += [f"**{mark} {_md_text(programme_verdict(programme))}**", ""]
+    lines += [
         f"- Guideline: {_md_code(score.guideline_id)} (schema {_md_text(score.schema)}), "
         f"sha256 {_md_code(score.guideline_sha256)}",
         f"- Target: {_md_text(score.target)}",
@@ -490,6 +590,15 @@ def _html_renamed(score: Score) -> str:
     )
 
 
+def _html_verdicts(score: Score) -> str:
+    """One status line per programme, its outcome in words as well as colour."""
+    return "\n".join(
+        f'<p class="verdict {"qualifies" if p.qualifies else "fails"}" role="status" '
+        f'data-guideline="{_e(p.guideline_id)}">{_e(programme_verdict(p))}</p>'
+        for p in score.programmes
+    )
+
+
 def render_html(score: Score) -> str:
     """A self-contained, escaped, accessible HTML page (no external resources)."""
     template = Template(
@@ -498,8 +607,7 @@ def render_html(score: Score) -> str:
     return template.substitute(
         title=_e(f"{program_name(score)} {score.guideline_id}: tcup report"),
         heading=_e(f"{program_name(score)} {score.guideline_id}"),
-        verdict_class="qualifies" if score.qualifies else "fails",
-        verdict=_e(verdict(score)),
+        verdicts=_html_verdicts(score),
         guideline_id=_e(score.guideline_id),
         schema=_e(score.schema),
         sha256=_e(score.guideline_sha256),

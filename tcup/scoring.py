@@ -13,8 +13,12 @@ Rules, as the RefStack report page applies them (protocol doc section 7):
   (``tcup run`` knows; a results file alone cannot tell);
 * a capability passes when every non-flagged test of it passed (flagged tests
   are excused); it is "not run" when none of its tests was run at all;
-* the cloud qualifies when every required capability of the target and of
-  each add-on passed.
+* each programme has its own verdict: the target ("OpenStack Powered
+  Platform") qualifies when every required capability of the target passed,
+  and each add-on (DNS, Orchestration ...) when every required capability of
+  that add-on's own target passed;
+* the run as a whole qualifies when every programme does (the target's and
+  each add-on's).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tcup.guidelines import (
     GuidelineTest,
     Target,
     TargetCapability,
+    TargetKind,
     with_add_ons,
 )
 from tcup.testids import NOT_IN_TEMPEST, TestStates, names_for_uuid
@@ -89,6 +94,45 @@ class CapabilityScore:
         return self.outcome == "passed"
 
 
+def _required(capabilities: Iterable[CapabilityScore]) -> tuple[CapabilityScore, ...]:
+    return tuple(c for c in capabilities if c.status == "required")
+
+
+@dataclass(frozen=True)
+class ProgrammeScore:
+    """The verdict of one programme: the target's, or one add-on's.
+
+    A programme qualifies when every one of its own required capabilities
+    passed (flagged tests excused), whatever the other programmes did.
+    """
+
+    guideline_id: str  # "2020.06" for the target, "dns.2020.06" for an add-on
+    guideline_sha256: str
+    target: str  # "OpenStack Powered Platform" / "platform" (1.x); an add-on's "DNS"
+    kind: TargetKind  # "platform" (the target) or "add-on"
+    capabilities: tuple[CapabilityScore, ...]  # this programme's only, required first
+
+    @property
+    def required(self) -> tuple[CapabilityScore, ...]:
+        return _required(self.capabilities)
+
+    @property
+    def missing_required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.required if not c.passed)
+
+    @property
+    def qualifies(self) -> bool:
+        return not self.missing_required
+
+    @property
+    def required_passed(self) -> int:
+        return sum(1 for c in self.required if c.passed)
+
+    @property
+    def required_total(self) -> int:
+        return len(self.required)
+
+
 @dataclass(frozen=True)
 class Score:
     guideline_id: str  # e.g. "2020.06", "dns.2020.06"
@@ -97,8 +141,29 @@ class Score:
     target: str  # canonical target name, e.g. "OpenStack Powered Storage" / "platform"
     add_ons: tuple[str, ...]
     capabilities: tuple[CapabilityScore, ...]  # all statuses, required first
-    qualifies: bool  # every required capability (target + add-ons) passed; flagged excused
-    missing_required: tuple[str, ...]  # required capabilities that did not pass
+    qualifies: bool  # every programme qualifies: the target's and each add-on's
+    missing_required: tuple[str, ...]  # required capabilities that did not pass (any programme)
+    #: the target's programme first, then one per add-on in ``add_ons`` order
+    programmes: tuple[ProgrammeScore, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.programmes:  # built by hand (tests): every capability is the target's
+            whole = ProgrammeScore(
+                guideline_id=self.guideline_id,
+                guideline_sha256=self.guideline_sha256,
+                target=self.target,
+                kind="platform",
+                capabilities=self.capabilities,
+            )
+            object.__setattr__(self, "programmes", (whole,))
+
+    @property
+    def target_programme(self) -> ProgrammeScore:
+        return self.programmes[0]
+
+    @property
+    def add_on_programmes(self) -> tuple[ProgrammeScore, ...]:
+        return self.programmes[1:]
 
     def by_status(self, status: str) -> tuple[CapabilityScore, ...]:
         return tuple(c for c in self.capabilities if c.status == status)
@@ -144,15 +209,28 @@ def score(
 ) -> Score:
     """Score ``states`` against ``guideline`` for ``target`` and each add-on's own target.
 
-    ``add_ons`` are add-on guidelines (``dns.2020.06`` ...); their required
-    capabilities count towards the verdict like the target's own.
+    ``add_ons`` are add-on guidelines (``dns.2020.06`` ...).  Each programme
+    (the target, each add-on) gets its own verdict from its own required
+    capabilities; the run qualifies when all of them do.
     """
     sources = with_add_ons(guideline, target, add_ons)
-    capabilities = [
-        _score_capability(cap, states, source.id)
-        for source, tgt in sources
-        for cap in source.target_capabilities(tgt, STATUSES)
-    ]
+    programmes = []
+    for index, (source, tgt) in enumerate(sources):
+        scored = [
+            _score_capability(cap, states, source.id)
+            for cap in source.target_capabilities(tgt, STATUSES)
+        ]
+        scored.sort(key=lambda c: STATUSES.index(c.status))
+        programmes.append(
+            ProgrammeScore(
+                guideline_id=source.id,
+                guideline_sha256=source.sha256,
+                target=tgt.name,
+                kind="add-on" if index else "platform",
+                capabilities=tuple(scored),
+            )
+        )
+    capabilities = [c for p in programmes for c in p.capabilities]
     capabilities.sort(key=lambda c: STATUSES.index(c.status))
     missing = tuple(c.name for c in capabilities if c.status == "required" and not c.passed)
     return Score(
@@ -162,8 +240,9 @@ def score(
         target=sources[0][1].name,
         add_ons=tuple(a.id for a in add_ons),
         capabilities=tuple(capabilities),
-        qualifies=not missing,
+        qualifies=all(p.qualifies for p in programmes),
         missing_required=missing,
+        programmes=tuple(programmes),
     )
 
 

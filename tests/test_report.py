@@ -96,18 +96,25 @@ def test_verdict_qualifies() -> None:
 
 def test_verdict_names_missing_capabilities() -> None:
     assert verdict(_score(False)) == (
-        "Would NOT qualify for OpenStack Powered Compute 2020.06: "
-        "1 required capability did not pass: compute-<b>bad</b>"
+        "Would NOT qualify for OpenStack Powered Compute 2020.06 "
+        "(1 of 2 required capabilities pass); not passed: compute-<b>bad</b>"
     )
 
 
-def test_verdict_mentions_add_ons_and_shortens_long_lists() -> None:
-    base = _score(False, add_ons=("dns.2020.06",))
-    many = tuple(f"cap-{i}" for i in range(12))
-    score = Score(**{**base.__dict__, "missing_required": many})
+def test_verdict_shortens_long_lists() -> None:
+    many = [
+        _cap(f"cap-{i}", "required", "failed", _test(f"t.T.test_{i}", "failed")) for i in range(12)
+    ]
+    score = Score(
+        **{
+            **_score(True).__dict__,
+            "capabilities": tuple(many),
+            "qualifies": False,
+            "programmes": (),
+        }
+    )
     line = verdict(score)
-    assert line.startswith("Would NOT qualify for OpenStack Powered Compute 2020.06 with add-ons ")
-    assert "12 required capabilities did not pass: cap-0, cap-1," in line
+    assert "(0 of 12 required capabilities pass); not passed: cap-0, cap-1," in line
     assert line.endswith("cap-9 and 2 more")
 
 
@@ -116,7 +123,7 @@ def test_verdict_mentions_add_ons_and_shortens_long_lists() -> None:
     [("platform", "OpenStack Powered Platform"), ("object", "OpenStack Powered Storage")],
 )
 def test_verdict_names_programs_of_1x_targets(target: str, program: str) -> None:
-    score = Score(**{**_score(True).__dict__, "target": target})
+    score = Score(**{**_score(True).__dict__, "target": target, "programmes": ()})
     assert verdict(score) == f"Would qualify for {program} 2020.06"
 
 
@@ -285,3 +292,121 @@ def test_write_reports(tmp_path: Path) -> None:
     ]
     jsonschema.validate(json.loads((tmp_path / "report.json").read_text()), REPORT_JSON_SCHEMA)
     assert (tmp_path / "report.txt").read_text() == render(_score(True), "text")
+
+
+# --------------------------------------------------------------------------- programmes
+
+
+def _three_programmes(orchestration_fails: bool) -> Score:
+    """Platform 2020.06 with the DNS and Orchestration add-ons, scored from the real files."""
+    from tcup.guidelines import parse_guideline
+    from tcup.scoring import score
+    from tests.interop import require_interop
+
+    root = require_interop()
+    main = parse_guideline((root / "2020.06.json").read_bytes(), "2020.06.json")
+    add_ons = [
+        parse_guideline((root / "add-ons" / f"{name}.2020.06.json").read_bytes(), name)
+        for name in ("dns", "orchestration")
+    ]
+    sources = [(main, "platform"), *((a, a.default_target) for a in add_ons)]
+    states = {
+        t.name: "passed"
+        for guideline, target in sources
+        for cap in guideline.target_capabilities(target, ("required",))
+        for t in cap.tests
+    }
+    if orchestration_fails:
+        first = add_ons[1].target_capabilities("orchestration", ("required",))[0]
+        states[first.tests[0].name] = "failed"
+    return score(main, "platform", states, add_ons)
+
+
+PLATFORM_LINE = "Would qualify for OpenStack Powered Platform 2020.06"
+DNS_LINE = "Would qualify for OpenStack Powered DNS add-on 2020.06"
+HEAT_FAILS = (
+    "Would NOT qualify for OpenStack Powered Orchestration add-on 2020.06 "
+    "(22 of 23 required capabilities pass); not passed: "
+)
+
+
+def test_one_line_per_programme_in_text_and_on_the_terminal() -> None:
+    result = _three_programmes(orchestration_fails=True)
+    lines = render(result, "text").splitlines()
+    assert lines[-3:-1] == [PLATFORM_LINE, DNS_LINE]
+    assert lines[-1].startswith(HEAT_FAILS)
+    assert lines[-1] == f"{HEAT_FAILS}{result.programmes[2].missing_required[0]}"
+    out = _Tty()
+    write_terminal(result, out)
+    plain = re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue()))
+    for line in lines[-3:]:
+        assert line in plain
+
+
+def test_whole_run_verdict_names_each_programme() -> None:
+    failing = _three_programmes(orchestration_fails=True)
+    assert verdict(failing) == (
+        "Would NOT qualify for all 3 programmes: would qualify for OpenStack Powered Platform "
+        "2020.06, OpenStack Powered DNS add-on 2020.06; would NOT qualify for OpenStack Powered "
+        "Orchestration add-on 2020.06 (22 of 23 required capabilities pass)"
+    )
+    passing = _three_programmes(orchestration_fails=False)
+    assert verdict(passing) == (
+        "Would qualify for all 3 programmes: OpenStack Powered Platform 2020.06, OpenStack "
+        "Powered DNS add-on 2020.06, OpenStack Powered Orchestration add-on 2020.06"
+    )
+
+
+def test_json_lists_programmes_and_validates() -> None:
+    result = _three_programmes(orchestration_fails=True)
+    body = json.loads(render(result, "json"))
+    jsonschema.validate(body, REPORT_JSON_SCHEMA)
+    assert body["qualifies"] is False and body["verdict"] == verdict(result)
+    assert [
+        (p["name"], p["kind"], p["guideline"], p["qualifies"], p["required_capabilities"])
+        for p in body["programmes"]
+    ] == [
+        ("OpenStack Powered Platform", "platform", "2020.06", True, {"passed": 78, "total": 78}),
+        ("OpenStack Powered DNS add-on", "add-on", "dns.2020.06", True, {"passed": 2, "total": 2}),
+        (
+            "OpenStack Powered Orchestration add-on",
+            "add-on",
+            "orchestration.2020.06",
+            False,
+            {"passed": 22, "total": 23},
+        ),
+    ]
+    assert body["programmes"][2]["verdict"].startswith(HEAT_FAILS)
+    assert body["programmes"][2]["missing_required"] == body["missing_required"]
+    # capabilities still say which guideline or add-on they come from
+    assert {c["guideline"] for c in body["capabilities"]} == {
+        "2020.06",
+        "dns.2020.06",
+        "orchestration.2020.06",
+    }
+    # a report written before programmes existed still validates; an empty list does not
+    older = {k: v for k, v in body.items() if k != "programmes"}
+    jsonschema.validate(older, REPORT_JSON_SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**body, "programmes": []}, REPORT_JSON_SCHEMA)
+
+
+def test_markdown_and_html_open_with_each_programme() -> None:
+    result = _three_programmes(orchestration_fails=True)
+    md = render(result, "md")
+    assert f"**✅ {PLATFORM_LINE}**" in md and f"**✅ {DNS_LINE}**" in md
+    assert (
+        "**❌ Would NOT qualify for OpenStack Powered Orchestration add-on 2020.06 (22 of 23" in md
+    )
+    assert md.index(DNS_LINE) < md.index("| Status |")
+    page = render(result, "html")
+    found = re.findall(r'<p class="verdict (\w+)" role="status" data-guideline="([^"]+)">', page)
+    assert found == [
+        ("qualifies", "2020.06"),
+        ("qualifies", "dns.2020.06"),
+        ("fails", "orchestration.2020.06"),
+    ]
+    parser = _Collect()
+    parser.feed(page)
+    text = "".join(parser.text)
+    assert PLATFORM_LINE in text and DNS_LINE in text and HEAT_FAILS in text

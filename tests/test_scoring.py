@@ -301,3 +301,85 @@ def test_score_run_marks_tests_the_manifest_lists_as_not_in_tempest():
     assert tests["t.A.test_adv"] == "not in tempest" and tests["t.P.test_2"] == "not run"
     ran = score_run(_guideline(), None, {"t.A.test_adv": "passed"}, not_in_tempest=["t.A.test_adv"])
     assert {t.name: t.state for c in ran.capabilities for t in c.tests}["t.A.test_adv"] == "passed"
+
+
+# ------------------------------------------------------------- one verdict per programme
+
+
+def _real_platform_and_add_ons():
+    root = require_interop()
+    main = parse_guideline((root / "2020.06.json").read_bytes(), "2020.06.json")
+    add_ons = [
+        parse_guideline((root / "add-ons" / name).read_bytes(), name)
+        for name in ("dns.2020.06.json", "orchestration.2020.06.json")
+    ]
+    return main, add_ons
+
+
+def _required_names(guideline, target) -> set[str]:
+    return {
+        test.name
+        for cap in guideline.target_capabilities(target, ("required",))
+        for test in cap.tests
+        if not test.flagged
+    }
+
+
+def test_each_programme_has_its_own_verdict_on_the_real_guidelines():
+    main, (dns, orchestration) = _real_platform_and_add_ons()
+    platform = _required_names(main, "platform")
+    dns_names = _required_names(dns, dns.default_target)
+    heat = _required_names(orchestration, orchestration.default_target)
+    everything = dict.fromkeys(platform | dns_names | heat, "passed")
+
+    result = score(main, "platform", everything, [dns, orchestration])
+    assert [(p.guideline_id, p.kind, p.target) for p in result.programmes] == [
+        ("2020.06", "platform", "OpenStack Powered Platform"),
+        ("dns.2020.06", "add-on", "DNS"),
+        ("orchestration.2020.06", "add-on", "Orchestration"),
+    ]
+    assert all(p.qualifies for p in result.programmes) and result.qualifies
+    assert [(p.required_passed, p.required_total) for p in result.programmes][1:] == [
+        (2, 2),
+        (23, 23),
+    ]
+    assert result.programmes[1].guideline_sha256 == dns.sha256
+    # every capability is in exactly one programme, and says which guideline it comes from
+    for programme in result.programmes:
+        assert {c.guideline_id for c in programme.capabilities} == {programme.guideline_id}
+    assert sum(len(p.capabilities) for p in result.programmes) == len(result.capabilities)
+
+    # one Orchestration test fails: only the Orchestration programme fails
+    stack_create = next(
+        c for c in orchestration.target_capabilities("orchestration", ("required",))
+    )
+    failing = {**everything, stack_create.tests[0].name: "failed"}
+    broken = score(main, "platform", failing, [dns, orchestration])
+    assert [p.qualifies for p in broken.programmes] == [True, True, False]
+    assert broken.programmes[2].missing_required == (stack_create.name,)
+    assert (broken.programmes[2].required_passed, broken.programmes[2].required_total) == (22, 23)
+    assert not broken.qualifies and broken.missing_required == (stack_create.name,)
+
+    # the platform fails, the add-ons still qualify on their own
+    one_platform_test = sorted(platform)[0]
+    platform_fails = {**everything, one_platform_test: "failed"}
+    split = score(main, "platform", platform_fails, [dns, orchestration])
+    assert [p.qualifies for p in split.programmes] == [False, True, True]
+    assert not split.qualifies
+
+
+def test_flagged_tests_are_excused_per_programme_as_today():
+    main = _guideline()
+    states = {**REQUIRED_PASS, "t.F.test_flaky": "failed", "d.Z.test_zone": "passed"}
+    result = score(main, "platform", states, [_dns()])
+    assert [p.qualifies for p in result.programmes] == [True, True]
+    target = result.programmes[0]
+    assert [c.name for c in target.required] == ["cap-plain", "cap-alias", "cap-flag"]
+    assert [c.name for c in result.programmes[1].capabilities] == ["dns-zone"]
+
+
+def test_without_add_ons_the_one_programme_is_the_whole_score():
+    result = score(_guideline(), "platform", REQUIRED_PASS)
+    (only,) = result.programmes
+    assert only.kind == "platform" and only.capabilities == result.capabilities
+    assert only.qualifies is result.qualifies is True

@@ -126,5 +126,6 @@ def report(
         except OSError as exc:
             raise InputError(f"cannot write report '{out_path}': {exc.strerror}") from exc
         print(f"wrote {out_path}", file=stdout)
-        print(report_mod.verdict(result), file=stdout)
+        for line in report_mod.programme_verdicts(result):
+            print(line, file=stdout)
     return int(ExitCode.QUALIFIES if result.qualifies else ExitCode.NOT_QUALIFIED)

@@ -47,7 +47,7 @@ def test_subunit_fixture_does_not_qualify() -> None:
     code = report(V2, str(GUIDELINE), "object", stdout=out)
     assert code == 1
     last = out.getvalue().splitlines()[-1]
-    assert last.startswith("Would NOT qualify for OpenStack Powered Storage 2020.06: ")
+    assert last.startswith("Would NOT qualify for OpenStack Powered Storage 2020.06 (3 of 20 ")
     assert "objectstore-container-delete" in last
 
 
