@@ -7,7 +7,7 @@ STATE=${TCUP_CLOUD_DIR:-$REPO_ROOT/.cloud}
 DEV_CACHE=${TCUP_DEV_CACHE:-$HOME/.cache/tcup-dev}
 VENV=$DEV_CACHE/cloud-venv
 PY=$VENV/bin/python
-# Nova, Placement, Neutron and Cinder: a venv of their own beside the cloud venv.
+# Nova, Placement, Neutron, Cinder, Designate and Heat: a venv of their own beside the cloud venv.
 PLATFORM_VENV=$DEV_CACHE/platform-venv
 ETC=$STATE/etc
 RUN=$STATE/run
@@ -19,15 +19,21 @@ export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}"
 
 # Every service, in start order, per profile. Groups are what --only accepts
 # besides names. `storage`: Keystone, Swift, Glance (and MariaDB for Keystone);
-# `platform` (the default): those plus RabbitMQ, Placement, Nova, Neutron, Cinder.
+# `platform` (the default): those plus RabbitMQ, Placement, Nova, Neutron, Cinder,
+# and the add-ons DNS (BIND's named and Designate) and Orchestration (Heat).
 STORAGE_SERVICES=(mariadb keystone swift-account swift-container swift-object swift-proxy
   swift-container-updater swift-object-updater swift-container-replicator glance)
 PLATFORM_SERVICES=(rabbitmq placement-api nova-api nova-conductor nova-scheduler nova-compute
-  neutron-api cinder-api cinder-scheduler cinder-volume)
+  neutron-api cinder-api cinder-scheduler cinder-volume
+  named designate-central designate-api designate-worker designate-mdns designate-producer
+  heat-api heat-engine)
 SERVICES=("${STORAGE_SERVICES[@]}" "${PLATFORM_SERVICES[@]}")
-GROUPS_=(mariadb keystone swift glance rabbitmq placement nova neutron cinder)
+GROUPS_=(mariadb keystone swift glance rabbitmq placement nova neutron cinder dns orchestration)
 # Infrastructure: started first, stopped last.
-INFRA_SERVICES=(mariadb rabbitmq)
+INFRA_SERVICES=(mariadb rabbitmq named)
+# Started only once the others answer: designate-producer calls designate-central
+# at once, and a call sent before central made its queue is lost (a 60 s timeout).
+LATE_SERVICES=(designate-producer)
 
 die() {
   echo "error: $*" >&2
@@ -43,6 +49,8 @@ service_group() {
     cinder-*) echo cinder ;;
     neutron-*) echo neutron ;;
     placement-*) echo placement ;;
+    named | designate-*) echo dns ;;
+    heat-*) echo orchestration ;;
     *) echo "$1" ;;
   esac
 }
@@ -79,13 +87,17 @@ service_port() {
     swift-object) echo 6200 ;;
     swift-container) echo 6201 ;;
     swift-account) echo 6202 ;;
+    named) echo 5322 ;;
+    designate-mdns) echo 5354 ;;
+    designate-api) echo 9001 ;;
+    heat-api) echo 8004 ;;
     *) echo - ;;
   esac
 }
 
 service_url() {
   case $1 in
-    mariadb | rabbitmq) echo "tcp://127.0.0.1:$(service_port "$1")" ;;
+    mariadb | rabbitmq | named | designate-mdns) echo "tcp://127.0.0.1:$(service_port "$1")" ;;
     keystone) echo http://127.0.0.1:5000/v3 ;;
     glance) echo http://127.0.0.1:9292/versions ;;
     swift-*updater | swift-*replicator) echo - ;;
@@ -121,6 +133,12 @@ service_cmd() {
       CMD=("$PLATFORM_VENV/bin/$1" --config-file "$ETC/nova/nova.conf") ;;
     cinder-scheduler | cinder-volume)
       CMD=("$PLATFORM_VENV/bin/$1" --config-file "$ETC/cinder/cinder.conf") ;;
+    # In the foreground, one worker thread, as the calling user.
+    named) CMD=(/usr/sbin/named -c "$ETC/bind/named.conf" -f -n 1) ;;
+    designate-api | heat-api)
+      CMD=("$PLATFORM_VENV/bin/uwsgi" --ini "$ETC/${1%-api}/uwsgi.ini") ;;
+    designate-*) CMD=("$PLATFORM_VENV/bin/$1" --config-file "$ETC/designate/designate.conf") ;;
+    heat-engine) CMD=("$PLATFORM_VENV/bin/heat-engine" --config-file "$ETC/heat/heat.conf") ;;
     *) die "unknown service '$1'" ;;
   esac
 }
@@ -224,8 +242,8 @@ service_gone() {
   [[ $port == - ]] || ! port_busy "$port"
 }
 
-# Stop "$@": the OpenStack services first, all at once, then MariaDB and
-# RabbitMQ, which the others use while they shut down.
+# Stop "$@": the OpenStack services first, all at once, then MariaDB,
+# RabbitMQ and BIND, which the others use while they shut down.
 stop_in_order() {
   local svc first=() last=()
   STOPPED=()

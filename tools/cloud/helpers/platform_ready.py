@@ -6,16 +6,22 @@ Run by tools/cloud/up (cloud venv) once every Platform service answers:
    then map the compute host into cell1 (``nova-manage cell_v2 discover_hosts``);
 2. wait until cinder-volume reports and the scheduler knows its pool;
 3. create the external shared flat network ``public`` with a TEST-NET-2 subnet
-   (198.51.100.0/24), unless it exists.
+   (198.51.100.0/24), unless it exists;
+4. with --dns: wait until the DNS API answers, load Designate's pool (with
+   --designate-manage; it calls designate-central), then create a zone, wait
+   until it is ACTIVE (BIND serves it) and delete it again;
+5. with --orchestration: wait until Heat lists stacks (heat-api and heat-engine).
 
 Without step 1 and 2 a server or volume created right after ``up`` would fail
-with "No valid host" for up to a minute. Every step is idempotent.
+with "No valid host" for up to a minute. Every step is idempotent, and step 4
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import subprocess
 import sys
 import time
@@ -35,6 +41,9 @@ VOLUME_HOST = "tcup-volume"  # [DEFAULT] host in cinder.conf
 PUBLIC_NETWORK = "public"
 PUBLIC_SUBNET = "public-subnet"
 PUBLIC_CIDR = "198.51.100.0/24"  # TEST-NET-2 (RFC 5737): never routed anywhere
+# The readiness zone: a name of its own per call, under a reserved TLD (RFC 2606).
+ZONE_SUFFIX = "ready.tcup-reference.test."
+ZONE_EMAIL = "hostmaster@tcup-reference.test"
 
 
 class NotReady(Exception):
@@ -49,6 +58,8 @@ def wait_for(what: str, check: Callable[[], bool], deadline: float) -> None:
             if check():
                 LOG.info("%s: ready", what)
                 return
+        except NotReady:
+            raise
         except Exception as err:  # noqa: BLE001 - services still starting answer anything
             last_error = f" (last error: {err})"
         if time.monotonic() > deadline:
@@ -109,11 +120,55 @@ def public_network(conn: openstack.connection.Connection) -> None:
         )
 
 
+def load_pool(state: Path, designate_manage: str) -> None:
+    """Load etc/designate/pools.yaml: BIND as the target of the default pool."""
+    etc = state / "etc" / "designate"
+    subprocess.run(
+        [
+            designate_manage,
+            "--config-file",
+            str(etc / "designate.conf"),
+            "pool",
+            "update",
+            "--file",
+            str(etc / "pools.yaml"),
+        ],
+        check=True,
+    )
+
+
+def zone_status(conn: openstack.connection.Connection, zone_id: str) -> str:
+    status = conn.dns.get_zone(zone_id).status
+    if status == "ERROR":
+        raise NotReady(f"zone {zone_id} went to ERROR (see logs/designate-worker.log)")
+    return status
+
+
+def zone_gone(conn: openstack.connection.Connection, zone_id: str) -> bool:
+    return conn.dns.find_zone(zone_id) is None
+
+
+def dns_zone_check(conn: openstack.connection.Connection, deadline: float) -> None:
+    """Create a zone, wait until it is ACTIVE, delete it and wait until it is gone."""
+    name = f"{secrets.token_hex(4)}.{ZONE_SUFFIX}"
+    zone = conn.dns.create_zone(name=name, email=ZONE_EMAIL, ttl=300, description="tools/cloud/up")
+    try:
+        wait_for(f"zone {name} ACTIVE", lambda: zone_status(conn, zone.id) == "ACTIVE", deadline)
+    finally:
+        conn.dns.delete_zone(zone, ignore_missing=True)
+    wait_for(f"zone {name} deleted", lambda: zone_gone(conn, zone.id), deadline)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument("--nova-manage", required=True, help="the platform venv's nova-manage")
+    parser.add_argument("--dns", action="store_true", help="check that a zone goes ACTIVE")
+    parser.add_argument(
+        "--designate-manage", help="the platform venv's designate-manage: load the pool first"
+    )
+    parser.add_argument("--orchestration", action="store_true", help="check that Heat answers")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     state = args.state.resolve()
@@ -129,6 +184,15 @@ def main() -> None:
             wait_for("hypervisor mapped", lambda: hypervisor_listed(conn), deadline)
         wait_for("cinder-volume pool", lambda: volume_pool_known(conn), deadline)
         public_network(conn)
+        if args.dns or args.designate_manage:
+            wait_for("DNS API lists zones", lambda: list(conn.dns.zones()) is not None, deadline)
+            if args.designate_manage:
+                load_pool(state, args.designate_manage)
+                LOG.info("Designate pool loaded")
+            dns_zone_check(conn, deadline)
+        if args.orchestration:
+            stacks = conn.orchestration.stacks
+            wait_for("Heat lists stacks", lambda: list(stacks()) is not None, deadline)
     except (NotReady, subprocess.CalledProcessError) as err:
         sys.exit(f"error: {err}")
 

@@ -2,8 +2,9 @@
 
 Run by tools/cloud/up with the cloud venv's Python once Keystone answers. With
 --platform it adds the service users and catalog entries of Placement, Nova,
-Neutron and Cinder; without, it removes them, so the catalog holds exactly the
-services that run. Every profile also has a second region, StorageOnly, with only
+Neutron, Cinder, Designate (dns) and Heat (orchestration), and Heat's stack user
+domain and roles; without, it removes the catalog entries, so the catalog holds
+exactly the services that run. Every profile also has a second region, StorageOnly, with only
 the identity, object-store and image endpoints (the same URLs): a real catalog
 that lacks compute, network and block storage, for runs of the Platform target
 that must find those services missing while the cloud keeps running them.
@@ -30,7 +31,7 @@ import openstack.connection
 import yaml
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
-from render import PLATFORM_USERS, SECRET_NAMES, load_secrets
+from render import HEAT_DOMAIN_ADMIN, PLATFORM_USERS, SECRET_NAMES, load_secrets
 
 LOG = logging.getLogger("provision")
 
@@ -53,7 +54,14 @@ PLATFORM_CATALOG = [
     ("neutron", "network", "http://127.0.0.1:9696", "Neutron networking"),
     ("cinderv3", "volumev3", "http://127.0.0.1:8776/v3/$(project_id)s", "Cinder block storage"),
     ("cinder", "block-storage", "http://127.0.0.1:8776/v3/$(project_id)s", "Cinder block storage"),
+    # No /dns or /heat-api prefix either: those are devstack's Apache paths.
+    ("designate", "dns", "http://127.0.0.1:9001", "Designate DNS"),
+    ("heat", "orchestration", "http://127.0.0.1:8004/v1/$(project_id)s", "Heat orchestration"),
 ]
+# Heat: the domain of the users it makes for its stacks, that domain's admin, and
+# the roles it hands out (heat_stack_user) or that a deployment may require.
+HEAT_DOMAIN = "heat"
+HEAT_ROLES = ("heat_stack_user", "heat_stack_owner")
 
 OPERATOR_ROLES = ("member", "swiftoperator")
 
@@ -135,6 +143,25 @@ class Provisioner:
             # PUT on a role assignment is idempotent in Keystone.
             self.identity.assign_project_role_to_user(project, user, self.role(role))
         return user
+
+    def heat_domain(self) -> None:
+        """The stack user domain ``heat`` and its admin (role admin on the domain)."""
+        domain = self.identity.find_domain(HEAT_DOMAIN)
+        if domain is None:
+            LOG.info("creating domain %s", HEAT_DOMAIN)
+            domain = self.identity.create_domain(
+                name=HEAT_DOMAIN, description="Users of Heat's stacks", is_enabled=True
+            )
+        user = self.identity.find_user(HEAT_DOMAIN_ADMIN, domain_id=domain.id)
+        if user is None:
+            LOG.info("creating user %s in domain %s", HEAT_DOMAIN_ADMIN, HEAT_DOMAIN)
+            user = self.identity.create_user(
+                name=HEAT_DOMAIN_ADMIN,
+                domain_id=domain.id,
+                password=self.passwords[HEAT_DOMAIN_ADMIN],
+                is_enabled=True,
+            )
+        self.identity.assign_domain_role_to_user(domain, user, self.role("admin"))
 
     def region(self, name: str, description: str) -> None:
         if self.identity.find_region(name) is None:
@@ -243,6 +270,9 @@ def provision(state: Path, glance: bool, platform: bool = False) -> None:
     if platform:
         for name in PLATFORM_USERS:
             p.user(name, service_project, ("admin", "service"))
+        for role in HEAT_ROLES:
+            p.role(role)
+        p.heat_domain()
     tcup_project = p.project("tcup", "Non-admin project of the reference cloud")
     p.user("tcup", tcup_project, OPERATOR_ROLES)
     for account in ACCOUNTS:

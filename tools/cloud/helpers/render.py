@@ -4,12 +4,14 @@ Run by tools/cloud/up with the cloud venv's Python (standard library only).
 Idempotent: secrets are generated once per state directory and kept (mode 0600);
 configuration files are rewritten from tools/cloud/templates on every call, so a
 change to a template takes effect at the next `up`. With --platform-venv it also
-writes the Platform services' files (RabbitMQ, Placement, Nova, Neutron, Cinder).
+writes the Platform services' files (RabbitMQ, Placement, Nova, Neutron, Cinder)
+and those of the add-on services (BIND, Designate, Heat).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import getpass
 import json
 import os
@@ -47,6 +49,14 @@ PLATFORM_FILES = {
     "neutron-uwsgi.ini": "neutron/uwsgi.ini",
     "cinder.conf": "cinder/cinder.conf",
     "cinder-uwsgi.ini": "cinder/uwsgi.ini",
+    "named.conf": "bind/named.conf",
+    "rndc.conf": "bind/rndc.conf",
+    "rndc.key": "bind/rndc.key",
+    "designate.conf": "designate/designate.conf",
+    "designate-uwsgi.ini": "designate/uwsgi.ini",
+    "pools.yaml": "designate/pools.yaml",
+    "heat.conf": "heat/heat.conf",
+    "heat-uwsgi.ini": "heat/uwsgi.ini",
 }
 # Files holding a password: readable by the owner only.
 SECRET_FILES = {
@@ -58,6 +68,9 @@ SECRET_FILES = {
     "nova.conf",
     "neutron.conf",
     "cinder.conf",
+    "rndc.key",
+    "designate.conf",
+    "heat.conf",
 }
 # Paste pipelines and data files shipped in the venvs, copied beside each config.
 PLATFORM_COPIES = {
@@ -65,14 +78,18 @@ PLATFORM_COPIES = {
     "neutron/api-paste.ini": "neutron/api-paste.ini",
     "cinder/api-paste.ini": "cinder/api-paste.ini",
     "cinder/resource_filters.json": "cinder/resource_filters.json",
+    "designate/api-paste.ini": "designate/api-paste.ini",
 }
 
 # Service users of Keystone (service project, roles admin + service).
-PLATFORM_USERS = ["nova", "neutron", "cinder", "placement"]
+PLATFORM_USERS = ["nova", "neutron", "cinder", "placement", "designate", "heat"]
+# Heat's admin of its stack user domain `heat` (a user of that domain, not of Default).
+HEAT_DOMAIN_ADMIN = "heat_domain_admin"
 # Users whose passwords render needs or knows up front; provision adds its test accounts.
-SECRET_NAMES = ["admin", "tcup", "swift", "glance", *PLATFORM_USERS]
-# Passwords of the database and message queue accounts (not Keystone users).
-INFRA_SECRETS = ["database", "rabbitmq"]
+SECRET_NAMES = ["admin", "tcup", "swift", "glance", *PLATFORM_USERS, HEAT_DOMAIN_ADMIN]
+# Passwords of the database and message queue accounts (not Keystone users), the
+# key with which Heat encrypts its stored credentials and BIND's rndc key.
+INFRA_SECRETS = ["database", "rabbitmq", "heat_auth_encryption", "rndc"]
 DB_USER = "openstack"
 
 IMAGE_SIZE = 64 * 1024
@@ -219,13 +236,18 @@ def render(state: Path, venv: Path, platform_venv: Path | None = None) -> None:
 def render_platform(
     state: Path, platform_venv: Path, values: dict[str, str], secrets_: dict[str, str]
 ) -> None:
-    """Write RabbitMQ's and the OpenStack Platform services' files."""
+    """Write RabbitMQ's, the OpenStack Platform services' and the add-on services' files."""
     etc = state / "etc"
     values = dict(values)
     values["platform_venv"] = str(platform_venv)
     values["transport_url"] = f"rabbit://tcup:{secrets_['secret_rabbitmq']}@127.0.0.1:5682/"
     values["rabbit_password"] = secrets_["secret_rabbitmq"]
     values["guests"] = "False" if os.environ.get("TCUP_CLOUD_GUESTS") == "0" else "True"
+    # Heat wants a key of exactly 32 characters; rndc a base64 secret.
+    values["heat_auth_encryption_key"] = secrets_["secret_heat_auth_encryption"][:32]
+    values["rndc_secret"] = base64.b64encode(bytes.fromhex(secrets_["secret_rndc"])).decode()
+    values["heat_password"] = secrets_["password_heat"]
+    values["heat_domain_admin_password"] = secrets_[f"password_{HEAT_DOMAIN_ADMIN}"]
     for user in PLATFORM_USERS:
         values[f"ksa_{user}"] = ksa_block(user, secrets_[f"password_{user}"])
         values[f"authtoken_{user}"] = ksa_block(user, secrets_[f"password_{user}"], True)
@@ -238,9 +260,18 @@ def render_platform(
         if not path.exists():
             sys.exit(f"error: {path} is missing; remove the platform venv and run up again")
         shutil.copyfile(path, etc / target)
-    for folder in ("nova/instances", "neutron", "cinder", "rabbitmq", "guests"):
+    for folder in (
+        "nova/instances",
+        "neutron",
+        "cinder",
+        "rabbitmq",
+        "guests",
+        "bind",
+        "designate",
+        "heat/plugins",
+    ):
         (state / "data" / folder).mkdir(parents=True, exist_ok=True)
-    for folder in ("nova", "neutron", "cinder"):
+    for folder in ("nova", "neutron", "cinder", "designate", "heat"):
         (state / "locks" / folder).mkdir(parents=True, exist_ok=True)
 
 
