@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tcup import resources
+from tcup.addons import AddOnRun
 from tcup.cloud import CloudInfo, Credentials
 from tcup.errors import InputError, PreflightError, RunError
 from tcup.files import write_private
@@ -62,6 +63,7 @@ class ConfigureOptions:
     compute: resources.ComputeSetup | None = None  # image, flavors, networks, validation
     tempest_conf: Path | None = None  # used whole instead of generating one
     extra: Sequence[tuple[str, str, str]] = field(default_factory=tuple)  # (section, key, value)
+    add_ons: AddOnRun | None = None  # DNS and Orchestration settings (tcup.addons)
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,12 @@ def configure(
         )
     os.chmod(conf, 0o600)
     _sort_extension_lists(conf)
+    if options.add_ons is not None:
+        from tcup.cloud import connection
+
+        values = options.add_ons.settings(connection(creds), info, _sections(conf))
+        merge_overrides(conf, None, values)
+        secrets += options.add_ons.secrets
     if options.overrides is not None or options.extra:
         merge_overrides(conf, options.overrides, options.extra)
     if options.compute is not None:
@@ -463,6 +471,13 @@ def _check_file(path: Path | None, what: str, option: str) -> Path:
             f"{what} '{path}' does not exist", hint=f"check the path given to {option}"
         )
     return Path(path).resolve()
+
+
+def _sections(conf: Path) -> dict[str, dict[str, str]]:
+    """``conf`` as sections of options (the values tempestconf wrote)."""
+    parser = _parser()
+    parser.read(conf, encoding="utf-8")
+    return {name: dict(parser.items(name)) for name in parser.sections()}
 
 
 def _parser() -> configparser.RawConfigParser:

@@ -60,6 +60,11 @@ class Manifest:
     not_in_tempest: list[str] = field(default_factory=list)
     #: planned tests this Tempest has under another name (same idempotent id): guideline -> Tempest
     renamed: dict[str, str] = field(default_factory=dict)
+    #: of ``renamed``, the names with a typo in the guideline (no test can have such a name):
+    #: guideline name -> the test Tempest has under the same idempotent id, which ran instead
+    guideline_typos: dict[str, str] = field(default_factory=dict)
+    #: what the add-on tests left in the cloud (stacks, zones, projects) that tcup could not delete
+    leftovers: list[str] = field(default_factory=list)
     #: every pass over the output directory (``tcup run --rerun``), oldest first; empty for one
     passes: list[dict[str, Any]] = field(default_factory=list)
     #: SSH into guests for compute tests: enabled, reason, connect_method, tests that need it

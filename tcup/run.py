@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tcup import accounts as accounts_mod
+from tcup import addons as addons_mod
 from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
 from tcup import dynamic as dynamic_mod
@@ -210,6 +211,8 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             "are not run",
             file=stdout,
         )
+    for line in addons_mod.missing_lines(test_plan, add_ons, needed, info.missing):
+        print(line, file=stdout)
     runnable = tuple(t for t in test_plan.tests if t.name not in skipped_names)
     for stype, reason in sorted(info.unreachable.items()):
         print(
@@ -244,6 +247,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         manifest.guideline_source = options.guideline_source and _spec(options.guideline_source)
     execution: execute_mod.ExecutionResult | None = None
     compute: resources.ComputeSetup | None = None
+    add_on_run: addons_mod.AddOnRun | None = None
     load_ids: list[str] = []
     secrets: tuple[str, ...] = ()
     # the workspace lock and the accounts tcup made, from configure to the end of execute
@@ -261,6 +265,11 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                     _made_accounts(creds, info, workspace, concurrency, needed, compute, stdout)
                 )
                 accounts_file = making.path
+            add_ons_made = _add_on_run(
+                options, creds, info, needed, runnable, compute, making, stdout
+            )
+            if add_ons_made is not None:  # left before the pool is removed
+                add_on_run = held.enter_context(add_ons_made)
             configured = configure_mod.configure(
                 workspace,
                 creds,
@@ -273,6 +282,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                     overrides=options.tempest_overrides,
                     tempest_conf=options.tempest_conf,
                     extra=options.extra_overrides,
+                    add_ons=add_on_run,
                 ),
             )
             if making is not None:  # tempestconf ran while the pool was being made
@@ -349,6 +359,12 @@ def run(options: RunOptions, stdout: TextIO) -> int:
         if broken:
             code, reason = ExitCode.RUN, broken
             print(f"tcup: {reason}; partial results are in {out}", file=stdout)
+    if add_on_run is not None:
+        manifest.leftovers = list(add_on_run.leftovers.left)
+        broken = addons_mod.dns_broken(add_on_run.leftovers, addons_mod.dns_failed(collected))
+        if broken and code in (ExitCode.QUALIFIES, ExitCode.NOT_QUALIFIED):
+            code, reason = ExitCode.RUN, broken
+            print(f"tcup: {reason}; partial results are in {out}", file=stdout)
 
     # The manifest is final before an upload: a TCUP server gets it signed with the run.
     _finish(manifest, out, int(code), reason)
@@ -360,6 +376,42 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             _finish(manifest, out, int(ExitCode.UPLOAD), exc.message)
             raise
     return int(code)
+
+
+def _add_on_run(
+    options: RunOptions,
+    creds: cloud_mod.Credentials,
+    info: cloud_mod.CloudInfo,
+    needed: Iterable[str],
+    runnable: Sequence[PlannedTest],
+    compute: resources.ComputeSetup | None,
+    making: _Making | None,
+    stdout: TextIO,
+) -> contextlib.AbstractContextManager[addons_mod.AddOnRun] | None:
+    """The DNS and Orchestration part of the run, when the plan has their tests."""
+    services = addons_mod.add_on_services(s for s in needed if info.has_service(s))
+    if not services or options.tempest_conf is not None:
+        return None
+
+    def pool_projects() -> list[str]:
+        future = making.future if making is not None else None
+        if future is None or not future.done() or future.exception() is not None:
+            return []
+        return list(future.result().project_ids)
+
+    networks = compute.networks if compute is not None else None
+    return addons_mod.prepared(
+        creds,
+        info,
+        services,
+        [t.name for t in runnable],
+        accounts=None if options.auto_accounts else options.accounts,
+        shared_network=networks.shared if networks else None,
+        project_network=bool(networks and not networks.shared and info.has_service("network")),
+        since=datetime.now(UTC),
+        projects=pool_projects,
+        stdout=stdout,
+    )
 
 
 def _compute_broken(
@@ -544,8 +596,19 @@ def _match(
     matched = listing_for_plan(workspace, runnable_plan)
     manifest.renamed = dict(matched.renamed)
     manifest.not_in_tempest = [t.name for t in matched.missing]
+    uuids = {t.name: t.uuid for t in runnable_plan.tests}
     for name, local in matched.renamed:
-        print(f"renamed in this Tempest (same idempotent id): {name} runs as {local}", file=stdout)
+        if guideline_typo(name):
+            manifest.guideline_typos[name] = local
+            print(
+                f"the guideline names a test with a typo: {name} (no test can have that name); "
+                f"its idempotent id {uuids.get(name)} is {local}, which runs instead",
+                file=stdout,
+            )
+        else:
+            print(
+                f"renamed in this Tempest (same idempotent id): {name} runs as {local}", file=stdout
+            )
     if matched.missing:
         print(
             f"{len(matched.missing)} planned test(s) are not in this Tempest (no test has their "
@@ -558,6 +621,13 @@ def _match(
             hint="install a Tempest release that matches the guideline",
         )
     return list(matched.matched_ids)
+
+
+def guideline_typo(name: str) -> bool:
+    """A guideline test name no Python test can have (``...template:Wherej``): a typo."""
+    base = name.split("[", 1)[0]
+    base = base[: base.index("(")] if "(" in base else base  # a scenario suffix is fine
+    return not all(part.isidentifier() for part in base.split("."))
 
 
 def _spec(value: str) -> str:
