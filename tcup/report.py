@@ -50,6 +50,17 @@ def _state(test: TestScore) -> str:
     return _STATE_LABEL.get(test.state, test.state)
 
 
+def _typo(test: TestScore) -> str:
+    """A note for a guideline name no test can have (a typo), matched by idempotent id."""
+    base = test.name.split("[", 1)[0].split("(", 1)[0]
+    if all(part.isidentifier() for part in base.split(".")):
+        return ""
+    return (
+        " (a typo in the guideline's test name; the test with its idempotent id "
+        f"{test.idempotent_id} ran)"
+    )
+
+
 def _renamed(score: Score) -> list[TestScore]:
     """Tests that ran under another name with their idempotent id, once each."""
     seen: dict[str, TestScore] = {}
@@ -419,7 +430,7 @@ def render_text(score: Score) -> str:
     renamed = _renamed(score)
     if renamed:
         lines += ["", "Tests Tempest ran under another name (same idempotent id):"]
-        lines += [f"  {t.name} ran as {t.ran_as}: {_state(t)}" for t in renamed]
+        lines += [f"  {t.name} ran as {t.ran_as}: {_state(t)}{_typo(t)}" for t in renamed]
     lines += [
         "",
         f"Required capabilities passed: {score.required_passed}/{score.required_total}; "
@@ -462,7 +473,7 @@ def write_terminal(score: Score, stdout: TextIO) -> None:
     if renamed:
         console.print(Text("Tests Tempest ran under another name (same idempotent id):"))
         for test in renamed:
-            console.print(Text(f"  {test.name} ran as {test.ran_as}: {_state(test)}"))
+            console.print(Text(f"  {test.name} ran as {test.ran_as}: {_state(test)}{_typo(test)}"))
     for programme in score.programmes:
         style = "bold green" if programme.qualifies else "bold red"
         console.print(Text(programme_verdict(programme), style=style))
@@ -522,7 +533,8 @@ def render_markdown(score: Score) -> str:
         lines.append("Found by their idempotent id: the guideline's name, then Tempest's.")
         lines.append("")
         lines += [
-            f"- {_md_code(t.name)} ran as {_md_code(t.ran_as or '')}: {_state(t)}" for t in renamed
+            f"- {_md_code(t.name)} ran as {_md_code(t.ran_as or '')}: {_state(t)}{_typo(t)}"
+            for t in renamed
         ]
     return "\n".join(lines) + "\n"
 
@@ -579,7 +591,7 @@ def _html_renamed(score: Score) -> str:
         return ""
     items = "".join(
         f"<li><code>{_e(t.name)}</code> ran as <code>{_e(t.ran_as)}</code>: "
-        f'<span class="state">{_e(_state(t))}</span></li>'
+        f'<span class="state">{_e(_state(t))}</span>{_e(_typo(t))}</li>'
         for t in renamed
     )
     return (
