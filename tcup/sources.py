@@ -390,6 +390,10 @@ def load_add_on(
         spec.startswith(("http://", "https://")) or _is_path(spec) or Path(spec).is_file()
     ):
         return load_guideline(spec, source, cache_dir)
+    if source is None and bare and Path(guideline.source).is_file():
+        # a guideline read from a file: its add-ons beside it (flat or the interop layout)
+        folder = Path(guideline.source).resolve().parent
+        source = str(folder.parent if folder.name == PLATFORM_DIR else folder)
     resolved = source if isinstance(source, GuidelineSource) else open_source(source, cache_dir)
     if bare:
         version = guideline.id if _NAME.match(guideline.id) else "latest"

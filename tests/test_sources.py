@@ -130,6 +130,9 @@ def test_add_on_by_name_takes_the_guideline_version(layout, repo_layout, tmp_pat
     assert load_add_on("dns", nxt, root, tmp_path).id == "dns.next"
     path = require_interop() / "add-ons" / "dns.2020.06.json"
     assert load_add_on(str(path), nxt, root, tmp_path).source == str(path)
+    folder = Path(root) / ("guidelines" if layout == "repo" else "")
+    from_file = load_guideline(str(folder / "2020.06.json"))
+    assert load_add_on("dns", from_file, None, tmp_path).id == "dns.2020.06"  # beside the file
 
 
 def test_add_on_the_source_lacks_names_those_it_has(tmp_path):
