@@ -340,6 +340,7 @@ def get_result(
         score=row.score,
         capabilities=(row.score or {}).get("capabilities"),
         verdict=row.verdict or "not scored",
+        programmes=(row.score or {}).get("programmes") or [],
         score_basis=row.score_basis,
         published_at=row.published_at.strftime(DATE_FORMAT) if row.published_at else None,
     )

@@ -525,7 +525,8 @@ def score_run(
 def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
     """A JSON form of a ``tcup.scoring.Score`` for storage and the results API.
 
-    Outcomes, counts and the verdict line are those of ``tcup report``'s JSON
+    Outcomes, counts, the verdict line and the verdict of each programme (the
+    target's, each add-on's: ``programmes``) are those of ``tcup report``'s JSON
     (``tcup.report.report_json``); ``tests`` keeps the state of every test that
     did not pass, so pages never need the artefacts to tell failed from not run.
     """
@@ -541,6 +542,8 @@ def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
         "verdict": full["verdict"],
         "basis": basis,
         "missing_required": list(result.missing_required),
+        # one verdict per programme (the target, each add-on from the signed manifest)
+        "programmes": full["programmes"],
         "required_passed": result.required_passed,
         "required_total": result.required_total,
         "capabilities": [

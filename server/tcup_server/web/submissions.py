@@ -121,6 +121,38 @@ class CapabilityRow:
     failing: list[TestRow] = field(default_factory=list)
 
 
+@dataclass
+class ProgrammeRow:
+    """One programme's verdict as stored at ingest: the target's, or an add-on's."""
+
+    name: str  # "OpenStack Powered Platform", "OpenStack Powered DNS add-on"
+    kind: str  # "platform" | "add-on"
+    guideline: str  # "2020.06", "dns.2020.06"
+    qualifies: bool
+    verdict: str  # the programme's line
+    passed: int  # required capabilities passed
+    total: int
+
+
+def programme_rows(score: dict[str, Any] | None) -> list[ProgrammeRow]:
+    """The per-programme verdicts stored at ingest; none for a score stored before them."""
+    rows = []
+    for item in (score or {}).get("programmes") or []:
+        required = item.get("required_capabilities") or {}
+        rows.append(
+            ProgrammeRow(
+                name=str(item.get("name", "")),
+                kind=str(item.get("kind", "")),
+                guideline=str(item.get("guideline", "")),
+                qualifies=item.get("qualifies") is True,
+                verdict=str(item.get("verdict", "")),
+                passed=int(required.get("passed", 0)),
+                total=int(required.get("total", 0)),
+            )
+        )
+    return rows
+
+
 def capability_rows(score: dict[str, Any] | None, details: dict[str, Any]) -> list[CapabilityRow]:
     """The score stored at ingest, as table rows, required first.
 
@@ -252,6 +284,7 @@ def show(
         next_states=sorted(review.TRANSITIONS.get(state, ())),
         labels=review.STATE_LABELS,
         reason_required={s: review.reason_required(state, s) for s in review.TRANSITIONS},
+        programmes=programme_rows(result.score),
         capabilities=capability_rows(result.score, failure_details(who, result) if staff else {}),
         manifest=manifest_facts(who, result) if private else [],
         key=signing_key(who, result) if private else None,
