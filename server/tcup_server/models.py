@@ -316,8 +316,47 @@ class Session(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # The ID token of a single sign-on login (the hint for the provider's logout); None
+    # for a password login.
+    oidc_id_token: Mapped[str | None] = mapped_column(Text)
 
     user: Mapped[User] = relationship()
+
+
+class OidcIdentity(Base):
+    """A user's account at an OpenID Connect provider: the issuer and its ``sub`` name
+    the person for good (an e-mail address or a user name never links accounts)."""
+
+    __tablename__ = "oidc_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+
+class OidcLogin(Base):
+    """A single sign-on begun and not finished: what the browser's answer must match.
+
+    Keyed by the sha256 of a random cookie given to the browser that began it, so any
+    server process can finish it; used once, and only for a few minutes.
+    """
+
+    __tablename__ = "oidc_logins"
+
+    browser_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
 class LoginFailure(Base):
