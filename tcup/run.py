@@ -211,7 +211,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             "are not run",
             file=stdout,
         )
-    for line in addons_mod.missing_lines(test_plan, add_ons, needed, info.missing):
+    for line in addons_mod.missing_lines(test_plan, guidelines, needed, info.missing):
         print(line, file=stdout)
     runnable = tuple(t for t in test_plan.tests if t.name not in skipped_names)
     for stype, reason in sorted(info.unreachable.items()):
