@@ -13,6 +13,7 @@ happened and the caller decides the exit code.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import logging
 import os
@@ -28,6 +29,7 @@ from typing import IO
 import testtools
 from subunit import ByteStreamToStreamResult
 
+from tcup import testloader
 from tcup.errors import RunError
 from tcup.listing import _stestr, _tail, list_tests  # noqa: F401 - list_tests: older callers
 from tcup.progress import (  # noqa: F401 - re-exported for callers of the older module
@@ -160,7 +162,7 @@ def execute(
     concurrency = concurrency or default_concurrency()
     if repo:
         (workspace / repo).mkdir(exist_ok=True)  # stestr makes its .stestr inside
-    cmd = [_stestr(), *(["--repo-url", repo] if repo else []), "run"]
+    cmd = [_stestr(), *(["--repo-url", repo] if repo else []), *_planned_only(workspace), "run"]
     cmd += ["--load-list", str(load_list), "--subunit"]
     cmd += ["--serial"] if concurrency == 1 else ["--concurrency", str(concurrency)]
     workers = plan_workers(test_ids, load_class_times(workspace), concurrency)
@@ -170,6 +172,7 @@ def execute(
     run_env = dict(os.environ if env is None else env)
     run_env["TEMPEST_CONFIG_DIR"] = str(workspace / "etc")
     run_env["TEMPEST_CONFIG"] = conf_name
+    run_env[testloader.LOAD_LIST_ENV] = str(load_list)
     if test_timeout:
         run_env["OS_TEST_TIMEOUT"] = str(int(test_timeout))
     progress = progress or PlainProgress(open(os.devnull, "w"))  # noqa: SIM115
@@ -234,6 +237,21 @@ def execute(
     elif concurrency > 1:
         save_class_times(workspace, parsed)
     return result
+
+
+def _planned_only(workspace: Path) -> list[str]:
+    """stestr options that make each worker import only the planned tests' modules
+    (:mod:`tcup.testloader`) instead of discovering every Tempest and plugin test.
+
+    Only for a workspace that discovers with Tempest's own ``test_discover`` (what
+    ``tempest init`` writes): another test path keeps its own discovery."""
+    parser = configparser.RawConfigParser()
+    parser.read(workspace / ".stestr.conf", encoding="utf-8")
+    test_path = parser.get("DEFAULT", "test_path", fallback="")
+    if Path(test_path).parts[-2:] != ("tempest", "test_discover"):
+        return []
+    package = Path(testloader.__file__).resolve().parent
+    return ["--test-path", str(package), "--top-dir", str(package.parent.parent)]
 
 
 def merge(first: ExecutionResult, again: ExecutionResult) -> ExecutionResult:
