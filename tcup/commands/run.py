@@ -60,7 +60,9 @@ services missing from the catalog:
   Tests of services the catalog lacks (e.g. compute on a storage-only cloud)
   are not run and count as "not run" in the report; the verdict lists the
   required capabilities that are missing.  --no-skip-missing-services makes a
-  missing service a pre-flight failure (exit 3) instead.
+  missing service a pre-flight failure (exit 3) instead.  The report ends
+  with one verdict per programme: the target's, then each --add-on's; exit 0
+  needs them all.
 
 settings:
   Every option may come from TCUP_<OPTION> (TCUP_GUIDELINE, TCUP_TARGET,
