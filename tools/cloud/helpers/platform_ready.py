@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import openstack.connection
+import openstack.exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 from provision import REGION, auth
@@ -41,8 +42,11 @@ VOLUME_HOST = "tcup-volume"  # [DEFAULT] host in cinder.conf
 PUBLIC_NETWORK = "public"
 PUBLIC_SUBNET = "public-subnet"
 PUBLIC_CIDR = "198.51.100.0/24"  # TEST-NET-2 (RFC 5737): never routed anywhere
-# The readiness zone: a name of its own per call, under a reserved TLD (RFC 2606).
-ZONE_SUFFIX = "ready.tcup-reference.test."
+# The readiness zone: a name of its own per call, under a reserved TLD (RFC 2606),
+# or under one of Designate's TLDs when there are some (Tempest's DNS tests make
+# them for a while): then only zones under a listed TLD can be created.
+ZONE_LABELS = "ready.tcup-reference"
+ZONE_TLD = "test"
 ZONE_EMAIL = "hostmaster@tcup-reference.test"
 
 
@@ -148,10 +152,27 @@ def zone_gone(conn: openstack.connection.Connection, zone_id: str) -> bool:
     return conn.dns.find_zone(zone_id) is None
 
 
+def create_zone(conn: openstack.connection.Connection, deadline: float):
+    """Create the readiness zone, under a TLD Designate accepts at this moment."""
+    while True:
+        tlds = [tld.name.rstrip(".") for tld in conn.dns.tlds()]
+        tld = ZONE_TLD if not tlds or ZONE_TLD in tlds else tlds[0]
+        name = f"{secrets.token_hex(4)}.{ZONE_LABELS}.{tld}."
+        try:
+            return conn.dns.create_zone(
+                name=name, email=ZONE_EMAIL, ttl=300, description="tools/cloud/up"
+            )
+        except openstack.exceptions.BadRequestException as err:
+            # A TLD listed a moment ago may be gone already.
+            if "Invalid TLD" not in str(err) or time.monotonic() > deadline:
+                raise NotReady(f"could not create the zone {name}: {err}") from err
+            time.sleep(0.5)
+
+
 def dns_zone_check(conn: openstack.connection.Connection, deadline: float) -> None:
     """Create a zone, wait until it is ACTIVE, delete it and wait until it is gone."""
-    name = f"{secrets.token_hex(4)}.{ZONE_SUFFIX}"
-    zone = conn.dns.create_zone(name=name, email=ZONE_EMAIL, ttl=300, description="tools/cloud/up")
+    zone = create_zone(conn, deadline)
+    name = zone.name
     try:
         wait_for(f"zone {name} ACTIVE", lambda: zone_status(conn, zone.id) == "ACTIVE", deadline)
     finally:
