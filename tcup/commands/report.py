@@ -71,7 +71,8 @@ def report(
     """Score ``results_path`` and render it; 0 if the cloud would qualify, else 1.
 
     Without ``output`` the report goes to ``stdout`` (text: coloured on a
-    terminal); with it, the file is written and the verdict line printed.
+    terminal); with it, the file is written and one verdict line per programme
+    printed (the target's, then each add-on's); 0 needs every programme.
     """
     import sys
 

@@ -139,3 +139,38 @@ def test_class_fixture_errors_are_warned_about(caplog: pytest.LogCaptureFixture)
     assert "setUpClass (tempest.api.object_storage.test_account_services.AccountTest)" in (
         caplog.text
     )
+
+
+def test_add_ons_get_a_verdict_each_and_a_failing_add_on_exits_1(tmp_path: Path) -> None:
+    """Platform and DNS pass, Orchestration ran nothing: three lines, exit 1."""
+    main_guideline = parse_guideline(GUIDELINE.read_bytes(), str(GUIDELINE))
+    dns_path = INTEROP / "add-ons" / "dns.2020.06.json"
+    dns = parse_guideline(dns_path.read_bytes(), str(dns_path))
+    names = sorted(
+        {
+            t.name
+            for guideline, target in ((main_guideline, "platform"), (dns, "dns"))
+            for cap in guideline.target_capabilities(target, ["required"])
+            for t in cap.tests
+        }
+    )
+    body = {"cpid": "c", "duration_seconds": 5, "results": [{"name": n} for n in names]}
+    path = tmp_path / "results.json"
+    path.write_bytes(dump_refstack(body))
+    add_ons = [str(dns_path), str(INTEROP / "add-ons" / "orchestration.2020.06.json")]
+    out = io.StringIO()
+    code = report(path, str(GUIDELINE), "platform", add_ons, output=tmp_path / "r.json", stdout=out)
+    assert code == 1
+    lines = out.getvalue().splitlines()
+    assert lines[1:3] == [
+        "Would qualify for OpenStack Powered Platform 2020.06",
+        "Would qualify for OpenStack Powered DNS add-on 2020.06",
+    ]
+    assert lines[3].startswith(
+        "Would NOT qualify for OpenStack Powered Orchestration add-on 2020.06 "
+        "(0 of 23 required capabilities pass); not passed: "
+    )
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert [p["qualifies"] for p in written["programmes"]] == [True, True, False]
+    # the target alone, from the same results: exit 0
+    assert report(path, str(GUIDELINE), "platform", stdout=io.StringIO()) == 0
