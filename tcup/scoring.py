@@ -109,7 +109,7 @@ class ProgrammeScore:
     guideline_id: str  # "2020.06" for the target, "dns.2020.06" for an add-on
     guideline_sha256: str
     target: str  # "OpenStack Powered Platform" / "platform" (1.x); an add-on's "DNS"
-    kind: TargetKind  # "platform" (the target) or "add-on"
+    kind: TargetKind  # "platform" (a platform guideline's target) or "add-on"
     capabilities: tuple[CapabilityScore, ...]  # this programme's only, required first
 
     @property
@@ -215,7 +215,7 @@ def score(
     """
     sources = with_add_ons(guideline, target, add_ons)
     programmes = []
-    for index, (source, tgt) in enumerate(sources):
+    for source, tgt in sources:
         scored = [
             _score_capability(cap, states, source.id)
             for cap in source.target_capabilities(tgt, STATUSES)
@@ -226,7 +226,7 @@ def score(
                 guideline_id=source.id,
                 guideline_sha256=source.sha256,
                 target=tgt.name,
-                kind="add-on" if index else "platform",
+                kind=tgt.kind,  # "add-on" also when an add-on file is scored alone
                 capabilities=tuple(scored),
             )
         )

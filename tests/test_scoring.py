@@ -383,3 +383,10 @@ def test_without_add_ons_the_one_programme_is_the_whole_score():
     (only,) = result.programmes
     assert only.kind == "platform" and only.capabilities == result.capabilities
     assert only.qualifies is result.qualifies is True
+
+
+def test_an_add_on_file_scored_alone_is_an_add_on_programme():
+    dns = _dns()
+    (only,) = score(dns, dns.default_target, {"d.Z.test_zone": "passed"}).programmes
+    assert (only.kind, only.target, only.guideline_id) == ("add-on", "DNS", "dns.9999.01")
+    assert only.qualifies
