@@ -20,6 +20,7 @@ from tcup_server.keys import load_keys
 from tcup_server.services.errors import DomainError
 from tcup_server.services.guidelines import GuidelineDirectory
 from tcup_server.services.ingest import IngestContext
+from tcup_server.services.oidc import OidcClient
 from tcup_server.settings import ServerSettings, load_settings
 from tcup_server.state import AppState
 from tcup_server.storage import open_store
@@ -32,7 +33,8 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
     settings = settings or load_settings()
     filemodes.secure(settings)  # private at rest, on every start, whatever the umask
     engine = engine or db.make_engine(settings.resolved_database_url)
-    for secret in (settings.metrics_token, settings.artefact_key, engine.url.password):
+    masked = (settings.metrics_token, settings.artefact_key, settings.oidc_client_secret)
+    for secret in (*masked, engine.url.password):
         logs.register_secret(secret)  # masked in every log line, should one ever carry it
     keys = load_keys(settings)
     sessions = db.session_factory(engine)
@@ -47,6 +49,7 @@ def create_app(settings: ServerSettings | None = None, engine: Engine | None = N
         guidelines=guidelines,
         ingest=None,  # type: ignore[arg-type]  # set just below
         metrics=metrics.Metrics(),
+        oidc=OidcClient(settings) if settings.oidc_enabled else None,
     )
     state.metrics.observe_sessions(sessions)
     state.metrics.observe_pool(engine)

@@ -83,8 +83,11 @@ def authenticate_password(db: DbSession, name: str, password: str) -> User | Non
     return user
 
 
-def start_session(db: DbSession, user: User, hours: int) -> tuple[str, str]:
-    """Create a session; returns (cookie token, CSRF token)."""
+def start_session(
+    db: DbSession, user: User, hours: int, oidc_id_token: str | None = None
+) -> tuple[str, str]:
+    """Create a session; returns (cookie token, CSRF token).  A single sign-on login
+    keeps the provider's ID token with it (the hint of the provider's logout)."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     db.add(
@@ -93,6 +96,7 @@ def start_session(db: DbSession, user: User, hours: int) -> tuple[str, str]:
             user_id=user.id,
             csrf_token=csrf,
             expires_at=utcnow() + dt.timedelta(hours=hours),
+            oidc_id_token=oidc_id_token,
         )
     )
     return token, csrf

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tcup.errors import InputError
 
@@ -64,6 +65,22 @@ class ServerSettings:
     login_free_failures: int = 5
     login_backoff_seconds: int = 15
     login_max_backoff_seconds: int = 900
+    # Single sign-on with OpenID Connect (authorization code flow with PKCE); off while
+    # oidc_issuer is empty.  Discovery: <oidc_issuer>/.well-known/openid-configuration.
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = dataclasses.field(default="", repr=False)
+    oidc_redirect_url: str = ""  # empty: <public_url>/login/oidc/callback
+    oidc_scopes: str = "openid profile email"
+    # Staff are those whose claim oidc_staff_claim (a dotted path for nested claims, e.g.
+    # realm_access.roles) is or contains oidc_staff_value; checked again at every login.
+    oidc_staff_claim: str = "groups"
+    oidc_staff_value: str = "tcup-staff"
+    oidc_provider_name: str = ""  # the login button's label; empty: "single sign-on"
+    oidc_timeout_seconds: int = 10
+    # Local passwords (the login form and /v1/auth/login): a fallback that may be switched
+    # off only when single sign-on is configured.
+    password_login: bool = True
     # serve
     host: str = "127.0.0.1"
     port: int = 8000
@@ -73,6 +90,14 @@ class ServerSettings:
     metrics_token: str = dataclasses.field(default="", repr=False)
     health_timeout_seconds: int = 5  # readiness: longer than this is "not ready"
     log_level: str = "info"  # debug | info | warning | error (JSON lines on stdout)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
+
+    @property
+    def resolved_oidc_redirect_url(self) -> str:
+        return self.oidc_redirect_url or f"{self.public_url.rstrip('/')}/login/oidc/callback"
 
     @property
     def resolved_database_url(self) -> str:
@@ -175,6 +200,41 @@ def load_settings(
             raise InputError(
                 f"log_level must be one of {', '.join(LOG_LEVELS)}, not {values['log_level']!r}"
             )
+    _check_oidc(values)
     if values.get("data_dir") is None:
         values.pop("data_dir", None)
     return ServerSettings(**values)
+
+
+def _loopback(host: str | None) -> bool:
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def _check_oidc(values: dict[str, Any]) -> None:
+    """Single sign-on settings that cannot work are refused at start, with what to set."""
+    issuer = str(values.get("oidc_issuer", "")).strip()
+    if not issuer:
+        if values.get("password_login") is False:
+            raise InputError(
+                "password_login is off but single sign-on is not configured: nobody could log in",
+                hint="set oidc_issuer and oidc_client_id, or leave password_login on",
+            )
+        return
+    parsed = urlsplit(issuer)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname or parsed.query:
+        raise InputError(f"oidc_issuer must be an https URL, not {issuer!r}")
+    if parsed.scheme == "http" and not _loopback(parsed.hostname):
+        raise InputError(
+            f"oidc_issuer must use https: {issuer!r}",
+            hint="plain http is accepted only for a provider on this machine (127.0.0.1)",
+        )
+    values["oidc_issuer"] = issuer
+    if not str(values.get("oidc_client_id", "")).strip():
+        raise InputError("oidc_issuer is set but oidc_client_id is empty")
+    scopes = str(values.get("oidc_scopes", ServerSettings.oidc_scopes)).split()
+    if "openid" not in scopes:
+        raise InputError(f"oidc_scopes must include 'openid', not {' '.join(scopes)!r}")
+    if not str(values.get("oidc_staff_claim", "groups")).strip():
+        raise InputError("oidc_staff_claim must name a claim (e.g. groups or roles)")
+    if values.get("oidc_timeout_seconds") == 0:
+        raise InputError("oidc_timeout_seconds must be at least 1")

@@ -16,6 +16,7 @@ from tcup_server.keys import ServerKeys
 from tcup_server.metrics import Metrics
 from tcup_server.services.guidelines import GuidelineDirectory
 from tcup_server.services.ingest import IngestContext
+from tcup_server.services.oidc import OidcClient
 from tcup_server.settings import ServerSettings
 from tcup_server.storage import ArtefactStore
 
@@ -32,6 +33,7 @@ class AppState:
     guidelines: GuidelineDirectory
     ingest: IngestContext
     metrics: Metrics = field(default_factory=Metrics)
+    oidc: OidcClient | None = None  # single sign-on, when oidc_issuer is set
 
     def result_url(self, result_id: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}/results/{result_id}"

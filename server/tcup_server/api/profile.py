@@ -100,6 +100,12 @@ def login(creds: Login, request: Request, db: DbSession = Depends(auth.db_sessio
     must wait, the answer is 429 with ``Retry-After``, whatever the password.
     Other addresses are not slowed, so nobody can lock the owner out.
     """
+    if not get_state(request).settings.password_login:
+        raise abort(
+            403,
+            "Password login is off on this server: log in with single sign-on in the web "
+            "pages, and use an API token for scripts.",
+        )
     client = auth.client_host(request)
     throttle = auth.login_throttle(request)
     wait = throttle.wait(creds.name, client)

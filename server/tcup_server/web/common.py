@@ -206,7 +206,7 @@ class WebRoute(APIRoute):
                 status = status_of(exc)
                 title = {404: "Not found", 403: "Not allowed"}.get(status, "Not done")
                 response = error_page(request, status, title, _sentence(exc.message))
-            for name, value in security.SECURITY_HEADERS.items():
+            for name, value in security.headers_for(request).items():
                 response.headers.setdefault(name, value)
             response.headers.setdefault("Cache-Control", "no-store")
             return response

@@ -43,6 +43,19 @@ SECURITY_HEADERS = {
 }
 
 
+def headers_for(request: Request) -> dict[str, str]:
+    """:data:`SECURITY_HEADERS`; with single sign-on, forms may also lead to the provider
+    (the logout form ends at the provider's logout page, and CSP checks redirects too)."""
+    oidc = getattr(getattr(request.app.state, "tcup", None), "oidc", None)
+    if oidc is None:
+        return SECURITY_HEADERS
+    allowed = " ".join(["'self'", *oidc.form_action_origins()])
+    csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "form-action 'self'", f"form-action {allowed}"
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+
+
 class CsrfRejected(Exception):
     """A state-changing request came without the right CSRF token."""
 
