@@ -63,7 +63,7 @@ DNS_BUILD_TIMEOUT = 120
 HEAT_SKIP_SCENARIO = ("SoftwareConfigIntegrationTest", "AodhAlarmTest", "CfnInitIntegrationTest")
 HEAT_SKIP_FUNCTIONAL = ("NotificationTest",)
 #: zone states that mean the back end has not (yet) published a change
-ZONE_STUCK = ("PENDING", "ERROR")
+ZONE_STUCK = ("PENDING", "ERROR", "NO_ZONE")
 _WAIT = 60.0
 
 
