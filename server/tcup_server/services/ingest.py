@@ -1,11 +1,11 @@
 """Ingest one upload: validate in RefStack's order, verify, score, store, sign a receipt.
 
 The stored record is all-or-nothing: the artefacts (exact body, subunit,
-extended results, manifest) are written to the artefact store first, then the
+extended results, manifest) are written to the artefact store while the
 result, its tests, artefact rows, idempotency key and audit event are inserted
-in one database transaction.  If the transaction fails the artefacts are
-deleted again; a crash in between leaves at most unreferenced (encrypted)
-objects, never a partial record.
+in one database transaction, which commits only once every artefact is stored.
+If the transaction fails the artefacts are deleted again; a crash in between
+leaves at most unreferenced (encrypted) objects, never a partial record.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from tcup import signing
 from tcup.errors import InputError
@@ -35,7 +36,7 @@ from tcup_server.models import (
     utcnow,
 )
 from tcup_server.services.guidelines import GuidelineDirectory
-from tcup_server.storage import ArtefactStore
+from tcup_server.storage import ArtefactStore, put_all
 
 LOG = logging.getLogger(__name__)
 
@@ -270,7 +271,9 @@ def _owner(session: Session, fingerprint: str | None, allow_anonymous: bool) -> 
             raise IngestRefused(401, "Unauthorized", ANONYMOUS_DISABLED)
         return None
     key = session.scalar(
-        select(PubKey).where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
+        select(PubKey)
+        .options(joinedload(PubKey.user))  # one query for the key and its user
+        .where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
     )
     if key is None or key.user.disabled_at is not None:
         raise IngestRefused(401, "Unauthorized", KEY_NOT_FOUND)
@@ -675,19 +678,22 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
     same signed content again (any Idempotency-Key, any query) answers the
     first record.  The Idempotency-Key only matters for anonymous uploads.
     """
-    with ctx.sessions() as session:
-        checked = check(ctx, upload, session)
-        request_sha = checked.signed_sha256
-        scope = "anonymous"
-        key = upload.idempotency_key or request_sha
-        if checked.signed_digest is not None:
-            replay = _signed_replay(ctx, session, checked.signed_digest)
-        else:
-            replay = _replay(ctx, session, scope, key, request_sha)
-        if replay is not None:
-            session.commit()
-            return replay
-        session.rollback()
+    with ctx.sessions() as session:  # one session, so one connection checkout, per upload
+        return _ingest(ctx, upload, session)
+
+
+def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
+    checked = check(ctx, upload, session)
+    request_sha = checked.signed_sha256
+    scope = "anonymous"
+    key = upload.idempotency_key or request_sha
+    if checked.signed_digest is not None:
+        replay = _signed_replay(ctx, session, checked.signed_digest)
+    else:
+        replay = _replay(ctx, session, scope, key, request_sha)
+    if replay is not None:
+        session.commit()
+        return replay
 
     guideline = checked.guideline or ctx.default_guideline
     target = checked.target or ctx.default_target
@@ -703,22 +709,26 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
     )
 
     result_id = new_id()
-    stored: list[str] = []
-    rows: list[Artefact] = []
+    objects = {
+        f"results/{result_id[:2]}/{result_id}/{kind}": data
+        for kind, (data, _ctype) in checked.artefacts.items()
+    }
+    # The artefacts are written (and synced) in the background while the record is
+    # inserted; the transaction commits only once every one of them is stored.
+    writing = put_all(ctx.store, objects)
     try:
-        for kind, (data, ctype) in checked.artefacts.items():
-            storage_key = f"results/{result_id[:2]}/{result_id}/{kind}"
-            ctx.store.put(storage_key, data)
-            stored.append(storage_key)
-            rows.append(
-                Artefact(
-                    kind=kind,
-                    storage_key=storage_key,
-                    sha256=hashlib.sha256(data).hexdigest(),
-                    size=len(data),
-                    content_type=ctype,
-                )
+        rows = [
+            Artefact(
+                kind=kind,
+                storage_key=storage_key,
+                sha256=hashlib.sha256(data).hexdigest(),
+                size=len(data),
+                content_type=ctype,
             )
+            for storage_key, (kind, (data, ctype)) in zip(
+                objects, checked.artefacts.items(), strict=True
+            )
+        ]
         meta: dict[str, Any] = {"guideline": guideline, "target": target}
         if add_ons:
             meta["add_ons"] = ",".join(add_ons)
@@ -740,44 +750,49 @@ def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
         apply_score(row, scored)
         row.tests = ResultTests.pack(checked.names)
         row.artefacts = rows
-        with ctx.sessions() as session, session.begin():
-            session.add(row)
-            session.flush()  # the result row first: the idempotency key refers to it
-            if checked.signed_digest is None:
-                session.add(
-                    IdempotencyKey(
-                        scope=scope, key=key, request_sha256=request_sha, result_id=result_id
-                    )
-                )
+        session.add(row)
+        session.flush()  # the result row first: the idempotency key refers to it
+        if checked.signed_digest is None:
             session.add(
-                AuditEvent(
-                    actor_id=checked.owner_id,
-                    result_id=result_id,
-                    action="upload",
-                    to_state=row.review_state or "submitted",
-                    details={"sha256": request_sha, "key_fingerprint": checked.fingerprint},
+                IdempotencyKey(
+                    scope=scope, key=key, request_sha256=request_sha, result_id=result_id
                 )
             )
-        receipt = _receipt(ctx, row)
+        session.add(
+            AuditEvent(
+                actor_id=checked.owner_id,
+                result_id=result_id,
+                action="upload",
+                to_state=row.review_state or "submitted",
+                details={"sha256": request_sha, "key_fingerprint": checked.fingerprint},
+            )
+        )
+        session.flush()
+        writing.result()  # every artefact stored before the record that refers to them
+        session.commit()
     except IntegrityError:
-        _cleanup(ctx.store, stored)
+        session.rollback()
+        _cleanup(ctx.store, objects, writing)
         # A concurrent request with the same signed content (or idempotency key) won the race.
-        with ctx.sessions() as session:
-            if checked.signed_digest is not None:
-                replay = _signed_replay(ctx, session, checked.signed_digest)
-            else:
-                replay = _replay(ctx, session, scope, key, request_sha)
-            if replay is not None:
-                return replay
+        if checked.signed_digest is not None:
+            replay = _signed_replay(ctx, session, checked.signed_digest)
+        else:
+            replay = _replay(ctx, session, scope, key, request_sha)
+        if replay is not None:
+            session.commit()
+            return replay
         raise
     except BaseException:
-        _cleanup(ctx.store, stored)
+        session.rollback()
+        _cleanup(ctx.store, objects, writing)
         raise
     LOG.info("stored result %s (%d tests, owner %s)", result_id, len(checked.names), scope)
-    return receipt
+    return _receipt(ctx, row)
 
 
-def _cleanup(store: ArtefactStore, keys: list[str]) -> None:
+def _cleanup(store: ArtefactStore, keys: Iterable[str], writing: Future[None]) -> None:
+    """Remove the artefacts of a record that was not stored, once their writing is over."""
+    wait([writing])
     for key in keys:
         try:
             store.delete(key)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -104,6 +105,25 @@ class EncryptedStore(ArtefactStore):
 
     def check(self) -> None:
         self.inner.check()
+
+
+# Writes of artefacts beside the database work of an upload (see ``put_all``).
+_WRITERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="tcup-artefact-put")
+
+
+def put_all(store: ArtefactStore, objects: Mapping[str, bytes]) -> Future[None]:
+    """Start storing ``objects`` (key -> bytes) in a background thread; the future ends
+    when every one is stored (``put`` returned: written and synced), or with the first error.
+
+    Ingest inserts the record meanwhile and commits it only after the future's result,
+    so no record ever refers to an artefact that is not stored.
+    """
+
+    def write() -> None:
+        for key, data in objects.items():
+            store.put(key, data)
+
+    return _WRITERS.submit(write)
 
 
 def open_store(settings, artefact_key: bytes) -> ArtefactStore:  # noqa: ANN001 - ServerSettings
