@@ -69,7 +69,8 @@ _WAIT = 60.0
 
 def add_on_services(services: Iterable[str]) -> list[str]:
     """The add-on services among ``services`` (catalog types the plan needs)."""
-    return [s for s in ADD_ON_SERVICES if s in set(services)]
+    wanted = set(services)
+    return [s for s in ADD_ON_SERVICES if s in wanted]
 
 
 # ------------------------------------------------------------------ pre-flight

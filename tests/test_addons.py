@@ -60,6 +60,11 @@ def _info(**fields: Any):  # noqa: ANN202
 # ------------------------------------------------------------------------- DNS
 
 
+def test_add_on_services_of_a_plan_in_catalog_order() -> None:
+    needed = iter(["compute", "orchestration", "dns"])  # a generator, as run.py passes it
+    assert addons.add_on_services(needed) == ["dns", "orchestration"]
+
+
 def test_dns_settings_probe_the_api_and_resolve_the_pool_nameservers() -> None:
     pools = {
         "pools": [
