@@ -7,7 +7,10 @@ The whole flow against a real provider in a real browser is in tests/web/test_oi
 from __future__ import annotations
 
 import dataclasses
+import http.server
+import json
 import socket
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -227,3 +230,56 @@ def test_pages_let_forms_lead_to_the_provider_and_nowhere_else(sso_client):
     issuer = sso_client.app.state.tcup.settings.oidc_issuer
     assert f"form-action 'self' {issuer};" in csp
     assert "script-src" not in csp
+
+
+def test_an_operator_links_an_existing_account(sessions, server_settings, monkeypatch, capsys):
+    from tcup_server.cli import main
+
+    with db.transaction(sessions) as session:
+        accounts.create_user(session, "dee", "local-password", staff=True)
+    monkeypatch.setenv("TCUP_SERVER_DATABASE_URL", server_settings.resolved_database_url)
+    monkeypatch.setenv("TCUP_SERVER_OIDC_ISSUER", ISSUER)
+    monkeypatch.setenv("TCUP_SERVER_OIDC_CLIENT_ID", "tcup")
+    assert main(["link-identity", "dee", "--subject", "sub-5"]) == 0
+    assert f"'dee' signs in as 'sub-5' at {ISSUER}" in capsys.readouterr().out
+    user_id, name, kind = _sign_in(sessions, ISSUER, "sub-5", {"preferred_username": "x"})
+    assert (name, kind) == ("dee", "vendor")  # the same account; the claim decides staff
+    assert main(["link-identity", "dee", "--subject", "sub-5"]) == 2
+    assert "already linked to 'dee'" in capsys.readouterr().err
+    assert main(["link-identity", "nobody", "--subject", "sub-6"]) == 2
+    assert "no user 'nobody'" in capsys.readouterr().err
+
+
+class _Discovery(http.server.BaseHTTPRequestHandler):
+    """A fake provider for one error path: its discovery names another issuer."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = json.dumps({"issuer": "https://elsewhere.example.test"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+def test_a_provider_naming_another_issuer_is_refused(server_settings):
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Discovery)
+    thread = threading.Thread(target=fake.serve_forever, daemon=True)
+    thread.start()
+    settings = dataclasses.replace(
+        server_settings,
+        oidc_issuer=f"http://127.0.0.1:{fake.server_address[1]}",
+        oidc_client_id="tcup",
+    )
+    application = create_app(settings)
+    try:
+        with TestClient(application, follow_redirects=False) as client:
+            answer = client.get("/login/oidc")
+    finally:
+        fake.shutdown()
+        application.state.tcup.engine.dispose()
+    assert answer.status_code == 502
+    assert "calls itself &#39;https://elsewhere.example.test&#39;" in answer.text

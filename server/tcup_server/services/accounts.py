@@ -157,3 +157,33 @@ def sign_in_oidc(
             setattr(user, field, value)
     identity.last_login_at = utcnow()
     return user
+
+
+def link_identity(db: Session, name: str, issuer: str, subject: str) -> OidcIdentity:
+    """Let the existing account ``name`` sign in as (issuer, ``sub``): an operator's explicit
+    choice, for accounts made before single sign-on (their results and memberships stay)."""
+    if not issuer:
+        raise InvalidInput("no issuer", hint="give --issuer or configure oidc_issuer")
+    if not subject or len(subject) > 255 or len(issuer) > 255:
+        raise InvalidInput("the subject must be 1 to 255 characters, the issuer at most 255")
+    user = db.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user '{name}'", hint="create it with `tcup-server create-user`")
+    taken = db.scalar(
+        select(OidcIdentity).where(OidcIdentity.issuer == issuer, OidcIdentity.subject == subject)
+    )
+    if taken is not None:
+        raise Conflict(
+            f"{subject!r} at {issuer} is already linked to '{taken.user.name}'",
+            hint="that person signs in as that account",
+        )
+    identity = OidcIdentity(issuer=issuer, subject=subject, user_id=user.id)
+    db.add(identity)
+    db.add(
+        AuditEvent(
+            actor_id=None,
+            action="user.link",
+            details={"name": name, "iss": issuer, "sub": subject},
+        )
+    )
+    return identity
