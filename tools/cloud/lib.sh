@@ -26,7 +26,7 @@ STORAGE_SERVICES=(mariadb keystone swift-account swift-container swift-object sw
 PLATFORM_SERVICES=(rabbitmq placement-api nova-api nova-conductor nova-scheduler nova-compute
   neutron-api cinder-api cinder-scheduler cinder-volume
   named designate-central designate-api designate-worker designate-mdns designate-producer
-  heat-api heat-engine)
+  heat-api heat-api-cfn heat-engine)
 SERVICES=("${STORAGE_SERVICES[@]}" "${PLATFORM_SERVICES[@]}")
 GROUPS_=(mariadb keystone swift glance rabbitmq placement nova neutron cinder dns orchestration)
 # Infrastructure: started first, stopped last.
@@ -91,6 +91,7 @@ service_port() {
     designate-mdns) echo 5354 ;;
     designate-api) echo 9001 ;;
     heat-api) echo 8004 ;;
+    heat-api-cfn) echo 8010 ;;
     *) echo - ;;
   esac
 }
@@ -102,7 +103,7 @@ service_url() {
     glance) echo http://127.0.0.1:9292/versions ;;
     swift-*updater | swift-*replicator) echo - ;;
     swift-*) echo "http://127.0.0.1:$(service_port "$1")/healthcheck" ;;
-    *-api) echo "http://127.0.0.1:$(service_port "$1")/" ;;
+    *-api | heat-api-cfn) echo "http://127.0.0.1:$(service_port "$1")/" ;;
     *) echo - ;;
   esac
 }
@@ -137,6 +138,7 @@ service_cmd() {
     named) CMD=(/usr/sbin/named -c "$ETC/bind/named.conf" -f -n 1) ;;
     designate-api | heat-api)
       CMD=("$PLATFORM_VENV/bin/uwsgi" --ini "$ETC/${1%-api}/uwsgi.ini") ;;
+    heat-api-cfn) CMD=("$PLATFORM_VENV/bin/uwsgi" --ini "$ETC/heat/cfn-uwsgi.ini") ;;
     designate-*) CMD=("$PLATFORM_VENV/bin/$1" --config-file "$ETC/designate/designate.conf") ;;
     heat-engine) CMD=("$PLATFORM_VENV/bin/heat-engine" --config-file "$ETC/heat/heat.conf") ;;
     *) die "unknown service '$1'" ;;
@@ -196,7 +198,7 @@ take_lock() {
 # daemons, MariaDB and RabbitMQ (helpers/rabbitmq.sh) stop cleanly on SIGTERM.
 stop_signal() {
   case $1 in
-    keystone | glance | *-api) echo INT ;;
+    keystone | glance | *-api | heat-api-cfn) echo INT ;;
     *) echo TERM ;;
   esac
 }
@@ -222,7 +224,8 @@ stop_services() {
       if ((SECONDS >= deadline)); then
         log "$svc (pid $pid) ignored SIG$(stop_signal "$svc") for ${STOP_TIMEOUT:-20} s; sending SIGKILL to its process group"
         kill -KILL -- "-$pid" 2>/dev/null || true
-        sleep 0.5
+        # A process group of several hundred MiB takes a moment to be torn down.
+        for _ in $(seq 50); do service_gone "$svc" "$pid" && break; sleep 0.1; done
         service_gone "$svc" "$pid" || die "$svc (pid $pid) still runs or holds its port after SIGKILL"
         break
       fi

@@ -57,6 +57,7 @@ PLATFORM_CATALOG = [
     # No /dns or /heat-api prefix either: those are devstack's Apache paths.
     ("designate", "dns", "http://127.0.0.1:9001", "Designate DNS"),
     ("heat", "orchestration", "http://127.0.0.1:8004/v1/$(project_id)s", "Heat orchestration"),
+    ("heat-cfn", "cloudformation", "http://127.0.0.1:8010/v1", "Heat CloudFormation API"),
 ]
 # Heat: the domain of the users it makes for its stacks, that domain's admin, and
 # the roles it hands out (heat_stack_user) or that a deployment may require.

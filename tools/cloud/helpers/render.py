@@ -57,6 +57,7 @@ PLATFORM_FILES = {
     "pools.yaml": "designate/pools.yaml",
     "heat.conf": "heat/heat.conf",
     "heat-uwsgi.ini": "heat/uwsgi.ini",
+    "heat-cfn-uwsgi.ini": "heat/cfn-uwsgi.ini",
 }
 # Files holding a password: readable by the owner only.
 SECRET_FILES = {
