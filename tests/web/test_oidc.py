@@ -44,7 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import pytest
 import requests
-from web_harness import CSRF, REPO, Server, follow, free_port, tool, wait_until_up
+from web_harness import CSRF, REPO, Server, follow, free_port, screenshot, tool, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +64,7 @@ class Sso:
     sso: Server  # trusts the provider; passwords off
     renamed: Server  # trusts the provider's /renamed alias
     late: Server  # trusts the skewed provider
+    root: Path
 
 
 def _start_provider(name: str, port: int, *args: str) -> str:
@@ -88,15 +89,19 @@ def _start_provider(name: str, port: int, *args: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _start_server(root: Path, port: int, issuer: str, **extra: str) -> Server:
-    data_dir = root / f"server-{port}"
-    data_dir.mkdir()
+def _start_server(
+    root: Path, port: int, issuer: str, twin_of: Server | None = None, **extra: str
+) -> Server:
+    """A ``tcup-server serve`` process; ``twin_of``: a second process of that server (the
+    same database, keys and public URL), listening on another port."""
+    data_dir = twin_of.data_dir if twin_of else root / f"server-{port}"
+    data_dir.mkdir(exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "TCUP_SERVER_DATA_DIR": str(data_dir),
         "TCUP_SERVER_COOKIE_SECURE": "false",  # plain http on loopback
-        "TCUP_SERVER_PUBLIC_URL": url,
+        "TCUP_SERVER_PUBLIC_URL": twin_of.url if twin_of else url,
         "TCUP_SERVER_OIDC_ISSUER": issuer,
         "TCUP_SERVER_OIDC_CLIENT_ID": CLIENT_ID,
         "TCUP_SERVER_OIDC_CLIENT_SECRET": CLIENT_SECRET,
@@ -108,9 +113,10 @@ def _start_server(root: Path, port: int, issuer: str, **extra: str) -> Server:
     }
     for name in ("TCUP_SERVER_CONFIG", "TCUP_SERVER_DATABASE_URL"):
         env.pop(name, None)
-    log = data_dir / "server.log"
+    log = data_dir / f"server-{port}.log"
     server = Server(url, data_dir, env, None, log)  # type: ignore[arg-type]
-    server.cli("db", "upgrade")
+    if twin_of is None:
+        server.cli("db", "upgrade")
     with log.open("w") as out:
         server.process = subprocess.Popen(
             [tool("tcup-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -165,7 +171,7 @@ def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sso]:
         main.cli("create-user", "stella", "--password-stdin", stdin="local-stella-pass\n")
         servers.append(_start_server(root, ports["renamed"], provider + "/renamed"))
         servers.append(_start_server(root, ports["late"], skewed))
-        yield Sso(provider, skewed, *servers)
+        yield Sso(provider, skewed, *servers, root)
     finally:
         for server in servers:
             _stop_server(server)
@@ -337,9 +343,34 @@ def test_logout_ends_the_session_here_and_at_the_provider(sso: Sso, tab, context
     assert tab.locator("input[name=password]").count() == 1
 
 
+def test_a_sign_in_begun_by_one_server_process_is_finished_by_another(sso: Sso, tab) -> None:  # noqa: ANN001
+    """A second ``serve`` process of the sso server (same database, keys and public URL) on
+    another port: the sign-in begins there, the provider sends the browser back to the first
+    process, and the session then holds on both (cookies are per host, not per port)."""
+    twin = _start_server(
+        sso.root, free_port(), sso.provider, twin_of=sso.sso, password_login="false"
+    )
+    try:
+        start_sign_in(tab, twin)
+        with tab.expect_response(CALLBACK) as answer:
+            sign_in_at_provider(tab, VENDOR)
+        assert answer.value.url.startswith(sso.sso.url + "/login/oidc/callback")
+        assert answer.value.status == 303
+        assert "victor" in tab.inner_text("header .who")
+        tab.goto(twin.url + "/results")
+        assert urlsplit(tab.url).path == "/results" and "victor" in tab.inner_text("header .who")
+        follow(tab, "header button:has-text('Log out')")  # on the twin
+        follow(tab, "button:has-text('Yes, sign me out')")
+        tab.goto(sso.sso.url + "/results")
+        assert urlsplit(tab.url).path == "/login"
+    finally:
+        _stop_server(twin)
+
+
 def test_local_passwords_are_refused_when_switched_off(sso: Sso, tab) -> None:  # noqa: ANN001
     tab.goto(sso.sso.url + "/login")
     assert tab.locator(f"text=Log in with {LABEL}").count() == 1
+    screenshot(tab, "oidc-login")
     assert tab.locator("input[name=password]").count() == 0
     http = requests.Session()
     page = http.get(sso.sso.url + "/login", timeout=10)
@@ -424,6 +455,7 @@ def test_an_expired_id_token_is_refused(sso: Sso, tab) -> None:  # noqa: ANN001
     title, message = refusal(tab)
     assert title == "Sign-in refused"
     assert "ID token has expired" in message and "clocks" in message
+    screenshot(tab, "oidc-expired-id-token")
     assert db_rows(sso.late, "SELECT count(*) FROM sessions") == [(0,)]
 
 
