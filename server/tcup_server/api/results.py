@@ -12,14 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import selectinload
 
 from tcup_server.api.guard import upload_kind
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
-from tcup_server.services import access
+from tcup_server.services import access, listing
 from tcup_server.services.ingest import (
     MAX_DURATION,
     MAX_NAME_LENGTH,
@@ -217,6 +218,10 @@ def _product_version(row: Result) -> dict[str, Any] | None:
     }
 
 
+# what list_item reads of each row, loaded for the whole page in one query each
+LIST_OPTIONS = (selectinload(Result.product_version).selectinload(ProductVersion.product),)
+
+
 def list_item(request: Request, row: Result) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -282,17 +287,11 @@ def list_results(
             )
         )
     per_page = get_state(request).settings.results_per_page
-    total = db.scalar(select(func.count()).select_from(Result).where(*where)) or 0
+    total = listing.count(db, where)
     pages = math.ceil(total / per_page)
     if page_no > 1 and page_no > pages:
         raise ApiError(400, f"Page number {page_no} is out of range (1-{max(pages, 1)})")
-    rows = db.scalars(
-        select(Result)
-        .where(*where)
-        .order_by(Result.created_at.desc(), Result.id)
-        .offset((page_no - 1) * per_page)
-        .limit(per_page)
-    )
+    rows = listing.page_of(db, where, page_no, per_page, total, options=LIST_OPTIONS)
     return {
         "results": [list_item(request, r) for r in rows],
         "pagination": {"current_page": page_no, "total_pages": pages},

@@ -22,8 +22,9 @@ import logging
 import math
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session as DbSession
+from sqlalchemy.orm import selectinload
 
 from tcup_server.models import (
     AuditEvent,
@@ -36,7 +37,7 @@ from tcup_server.models import (
     User,
     utcnow,
 )
-from tcup_server.services import access
+from tcup_server.services import access, listing
 from tcup_server.services.errors import Conflict, InvalidInput
 
 LOG = logging.getLogger(__name__)
@@ -165,21 +166,20 @@ def _apply(query: Select, filters: Filters) -> Select:
     return query
 
 
+# what the submissions page reads of each listed row, loaded for the whole page at once
+LIST_OPTIONS = (selectinload(Result.product_version).selectinload(ProductVersion.product),)
+
+
 def list_results(
     db: DbSession, user: User, filters: Filters, page: int = 1, per_page: int = 20
 ) -> ResultPage:
     """One page of the submissions ``user`` may see, newest first."""
     query = _apply(visible_results(user), filters)
-    total = db.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    where = [query.whereclause] if query.whereclause is not None else []
+    total = listing.count(db, where)
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    items = list(
-        db.scalars(
-            query.order_by(Result.created_at.desc(), Result.id)
-            .offset((page - 1) * per_page)
-            .limit(per_page)
-        )
-    )
+    items = listing.page_of(db, where, page, per_page, total, options=LIST_OPTIONS)
     return ResultPage(items, page, pages, total, per_page, filters)
 
 
