@@ -11,6 +11,7 @@ import http.server
 import json
 import socket
 import threading
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -250,12 +251,27 @@ def test_an_operator_links_an_existing_account(sessions, server_settings, monkey
     assert "no user 'nobody'" in capsys.readouterr().err
 
 
-class _Discovery(http.server.BaseHTTPRequestHandler):
-    """A fake provider for one error path: its discovery names another issuer."""
+class _FakeProvider(http.server.BaseHTTPRequestHandler):
+    """A fake provider for error paths: discovery names ``named`` (its own URL if empty),
+    and the token endpoint answers 500."""
+
+    named = ""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = json.dumps({"issuer": "https://elsewhere.example.test"}).encode()
-        self.send_response(200)
+        own = f"http://127.0.0.1:{self.server.server_address[1]}"
+        doc = {
+            "issuer": self.named or own,
+            "authorization_endpoint": own + "/auth",
+            "token_endpoint": own + "/token",
+            "jwks_uri": own + "/jwks",
+        }
+        self._answer(200, json.dumps(doc).encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(500, b"<html>internal error</html>")
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -265,21 +281,44 @@ class _Discovery(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_provider_naming_another_issuer_is_refused(server_settings):
-    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Discovery)
-    thread = threading.Thread(target=fake.serve_forever, daemon=True)
-    thread.start()
+@pytest.fixture
+def fake_provider(server_settings):
+    """(client, handler class) for an app trusting a fake provider on loopback."""
+    handler = type("Handler", (_FakeProvider,), {})
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
     settings = dataclasses.replace(
         server_settings,
         oidc_issuer=f"http://127.0.0.1:{fake.server_address[1]}",
         oidc_client_id="tcup",
+        oidc_client_secret="s3cret",
     )
     application = create_app(settings)
     try:
         with TestClient(application, follow_redirects=False) as client:
-            answer = client.get("/login/oidc")
+            yield client, handler
     finally:
         fake.shutdown()
         application.state.tcup.engine.dispose()
+
+
+def test_a_provider_naming_another_issuer_is_refused(fake_provider):
+    client, handler = fake_provider
+    handler.named = "https://elsewhere.example.test"
+    answer = client.get("/login/oidc")
     assert answer.status_code == 502
     assert "calls itself &#39;https://elsewhere.example.test&#39;" in answer.text
+
+
+def test_a_failing_token_endpoint_gets_a_clear_page(fake_provider):
+    client, _handler = fake_provider
+    begun = client.get("/login/oidc", params={"next": "/results"})
+    assert begun.status_code == 303
+    query = dict(parse_qsl(urlsplit(begun.headers["location"]).query))
+    assert query["code_challenge_method"] == "S256" and query["nonce"] and query["state"]
+    answer = client.get("/login/oidc/callback", params={"code": "c", "state": query["state"]})
+    assert answer.status_code == 502
+    assert "did not answer the token request (HTTP 500)" in answer.text
+    assert "Traceback" not in answer.text and auth.SESSION_COOKIE not in client.cookies
+    again = client.get("/login/oidc/callback", params={"code": "c", "state": query["state"]})
+    assert again.status_code == 400 and "already used" in again.text  # one use only

@@ -281,7 +281,7 @@ class OidcClient:
                 f"({exc.error}{description}). Start again from the login page.",
                 f"token endpoint refused: {exc.error}",
             ) from None
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise self._unavailable(
                 "answered the token request with something unreadable", exc
             ) from None
@@ -439,6 +439,8 @@ def _when(epoch: object) -> str:
 
 def _describe(exc: Exception) -> str:
     """One short line about a network or token error (never a token itself)."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return f"HTTP {exc.response.status_code}"
     if isinstance(exc, requests.ConnectionError):
         return "connection refused or host unreachable"
     if isinstance(exc, requests.Timeout):

@@ -274,6 +274,19 @@ def login_oidc_callback(who: Caller = Depends(caller)) -> Response:
     except DomainError as exc:
         who.db.rollback()
         return _refused(who, SignInRefused(403, _sentence(exc), f"account refused: {exc}"))
+    except Exception:  # whatever else a provider's answer may trip: a page, never a 500
+        who.db.rollback()
+        LOG.exception("single sign-on failed on an unexpected answer from the provider")
+        return _refused(
+            who,
+            SignInRefused(
+                502,
+                "The identity provider's answer could not be understood, so the sign-in "
+                "stopped. Try again later; if it goes on, tell the server's operators.",
+                "unexpected answer (see the traceback logged above)",
+                title="Single sign-on unavailable",
+            ),
+        )
     auth.end_session(who.db, who.request.cookies.get(auth.SESSION_COOKIE))
     token, _csrf = auth.start_session(
         who.db, user, who.settings.session_hours, oidc_id_token=signed.id_token
