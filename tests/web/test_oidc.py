@@ -13,6 +13,9 @@ Two provider processes serve the module:
   live ten minutes (``--clock-skew -3600 --id-token-ttl 600``): real configuration
   of the real provider; every ID token it issues has expired by anyone else's clock.
 
+One test starts a provider of its own and stops it in the middle of a sign-in (a
+provider that stops answering).
+
 Three servers under test, all ``tcup-server serve`` processes on SQLite:
 
 * ``sso``: trusts ``main``; local passwords switched off (``password_login=false``);
@@ -37,7 +40,7 @@ import os
 import re
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -234,9 +237,16 @@ REDIRECTS = {301, 302, 303, 307, 308}
 CALLBACK = re.compile(r"/login/oidc/callback\?")
 
 
-def rewrite_on_the_way(page, start: re.Pattern, target: re.Pattern, **changes: str | None) -> None:  # noqa: ANN001
+def rewrite_on_the_way(
+    page,  # noqa: ANN001
+    start: re.Pattern,
+    target: re.Pattern,
+    before: Callable[[], object] | None = None,
+    **changes: str | None,
+) -> None:
     """Requests matching ``start`` are followed hop by hop; the first redirect to a URL
-    matching ``target`` reaches the browser with its query rewritten (``changes``)."""
+    matching ``target`` reaches the browser with its query rewritten (``changes``), after
+    ``before()`` has run."""
 
     def handle(route) -> None:  # noqa: ANN001
         if route.request.method not in ("GET", "POST"):
@@ -249,6 +259,8 @@ def rewrite_on_the_way(page, start: re.Pattern, target: re.Pattern, **changes: s
                 break
             location = urljoin(answer.url, location)
             if target.search(location):
+                if before is not None:
+                    before()
                 changed = rewrite_query(location, **changes)
                 route.fulfill(status=303, headers={"location": changed})
                 return
@@ -467,3 +479,33 @@ def test_an_error_from_the_provider_is_shown(sso: Sso, tab) -> None:  # noqa: AN
     title, message = refusal(tab)
     assert title == "Sign-in refused"
     assert "did not sign you in (access_denied" in message
+
+
+def test_a_provider_that_stops_answering_gets_a_clear_page(sso: Sso, tab) -> None:  # noqa: ANN001
+    """A provider of its own, stopped (tools/oidc/down) after the person signed in there and
+    before the server redeems the code: the token request finds nobody."""
+    name = f"test-{os.getpid()}-gone"
+    server_port = free_port()
+    provider = _start_provider(
+        name, free_port(), "--redirect-uri", f"http://127.0.0.1:{server_port}/login/oidc/callback"
+    )
+    stop = [str(DOWN), "--name", name]
+    try:
+        server = _start_server(sso.root, server_port, provider)
+        try:
+            start_sign_in(tab, server)
+            forms = re.compile(re.escape(provider) + r"/interaction/[^/]+/(login|confirm)$")
+            rewrite_on_the_way(
+                tab, forms, CALLBACK, before=lambda: subprocess.run(stop, timeout=60, check=True)
+            )
+            with tab.expect_response(CALLBACK) as answer:
+                sign_in_at_provider(tab, VENDOR)
+            assert answer.value.status == 502
+            title, message = refusal(tab)
+            assert title == "Single sign-on unavailable"
+            assert "did not answer the token request (connection refused" in message
+            assert db_rows(server, "SELECT count(*) FROM sessions") == [(0,)]
+        finally:
+            _stop_server(server)
+    finally:
+        subprocess.run(stop, timeout=60, check=False)
