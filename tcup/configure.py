@@ -293,9 +293,11 @@ def unneeded_types(info: CloudInfo) -> list[str]:
     creates flavors nor uploads an image, and a sick neighbour cannot stop the
     run.  A plan with compute tests keeps every service: those tests look at
     their neighbours (image, volume, placement) through Tempest's settings.
-    ``info.required`` is what pre-flight was asked for: the plan's services.
+    So does one with Orchestration tests: Heat's stacks boot servers, ports
+    and volumes.  ``info.required`` is what pre-flight was asked for: the
+    plan's services.
     """
-    if not info.required or "compute" in info.required:
+    if not info.required or {"compute", "orchestration"} & set(info.required):
         return []
     from tcup.cloud import service_aliases
 

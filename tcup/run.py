@@ -303,6 +303,9 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                 )
                 manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
             manifest.concurrency = concurrency
+            if load_ids and configured.mode == "auto-accounts":
+                # designate-tempest-plugin's classes want admin credentials: never on the pool
+                dynamic_mod.remember(configured.workspace, addons_mod.needing_admin(load_ids))
             if load_ids:
                 alongside = dynamic_mod.start_alongside(
                     configured, creds, load_ids, options.test_timeout, stdout
@@ -400,6 +403,8 @@ def _add_on_run(
         return list(future.result().project_ids)
 
     networks = compute.networks if compute is not None else None
+    if networks is None and addons_mod.ORCHESTRATION in services and info.has_service("network"):
+        networks = resources.find_networks(cloud_mod.connection(creds))  # for Heat's servers
     return addons_mod.prepared(
         creds,
         info,
