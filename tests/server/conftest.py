@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from live_server import LiveServer, Vendor
-from server_helpers import FIXTURES, REPO, fresh_postgres_database, interop_dir
+from server_helpers import (
+    FIXTURES,
+    REPO,
+    fresh_postgres_database,
+    interop_dir,
+    own_swift_container,
+)
 from sqlalchemy.engine import make_url
 from tcup_server import db
 from tcup_server.app import create_app
@@ -193,11 +198,5 @@ def live_vendor(live_server: LiveServer, rsa_keys) -> Vendor:
 @pytest.fixture
 def swift_container(reference_cloud):
     """A Swift container of its own in the reference cloud, emptied and removed afterwards."""
-    name = f"tcup-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    conn = reference_cloud.connect()
-    store = conn.object_store
-    for obj in store.objects(name):
-        store.delete_object(obj, container=name, ignore_missing=True)
-    store.delete_container(name, ignore_missing=True)
-    conn.close()
+    with own_swift_container(reference_cloud) as name:
+        yield name

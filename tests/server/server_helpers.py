@@ -69,3 +69,19 @@ def fresh_postgres_database(server_url: str, template: str | None = None) -> Ite
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def own_swift_container(cloud) -> Iterator[str]:
+    """The name of a Swift container of its own in ``cloud`` (the reference cloud),
+    emptied and removed afterwards."""
+    name = f"tcup-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        conn = cloud.connect()
+        store = conn.object_store
+        for obj in store.objects(name):
+            store.delete_object(obj, container=name, ignore_missing=True)
+        store.delete_container(name, ignore_missing=True)
+        conn.close()

@@ -1,6 +1,8 @@
 """The tcup-server image, built by ``container/build --server`` and run with the real Docker
-engine: healthy, not root, migrated, on SQLite (a mounted data directory) and on the loopback
-PostgreSQL, and it takes an upload that the runner image (``tcup:latest``) makes.
+engine: healthy, not root, migrated, on SQLite (a mounted data directory) and as a
+production set (the loopback PostgreSQL, the artefacts in the reference cloud's Swift, two
+workers: the ``docker run`` of docs/server.md), and it takes an upload that the runner image
+(``tcup:latest``) makes.
 
 Every container runs with ``--network host`` on a free loopback port and is removed
 afterwards. The image size and the time from ``docker run`` to healthy are printed
@@ -9,6 +11,7 @@ afterwards. The image size and the time from ``docker run`` to healthy are print
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -23,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from server_helpers import fresh_postgres_database
+from server_helpers import fresh_postgres_database, own_swift_container
 from tcup_server import __version__ as server_version
 from tcup_server.settings import ServerSettings
 
@@ -82,6 +85,7 @@ class ServerContainer:
     port: int
     data_dir: Path
     database: str  # "sqlite" or "postgresql"
+    swift_container: str = ""  # where the artefacts go; "" for the data directory
     healthy_after: float = 0.0
 
     @property
@@ -115,15 +119,29 @@ def wait_healthy(container: ServerContainer, started: float) -> float:
     pytest.fail(f"the server was not healthy within {HEALTHY_TIMEOUT:g} s:\n{container.logs()}")
 
 
+@dataclasses.dataclass
+class SwiftStore:
+    """An artefact store in Swift: a clouds.yaml readable by the image's user, its cloud
+    entry and a container of its own."""
+
+    clouds_yaml: Path
+    cloud: str
+    container: str
+
+
 @contextlib.contextmanager
-def run_server(image: str, data_dir: Path, database_url: str) -> Iterator[ServerContainer]:
+def run_server(
+    image: str, data_dir: Path, database_url: str, swift: SwiftStore | None = None
+) -> Iterator[ServerContainer]:
     """The image's default command (``db upgrade``, then ``serve``) on a free loopback port,
-    the data directory mounted at /data; the container is removed afterwards."""
+    the data directory mounted at /data; the container is removed afterwards.  With
+    ``swift``, the artefacts go to Swift and two workers serve, as docs/server.md shows."""
     container = ServerContainer(
         name=f"tcup-server-test-{uuid.uuid4().hex[:10]}",
         port=free_port(),
         data_dir=data_dir,
         database="postgresql" if database_url else "sqlite",
+        swift_container=swift.container if swift else "",
     )
     settings = {
         "TCUP_SERVER_HOST": "127.0.0.1",
@@ -137,6 +155,16 @@ def run_server(image: str, data_dir: Path, database_url: str) -> Iterator[Server
     # Docker's probe every second instead of the image's 10 s, to measure the start closely.
     args += ["--health-interval", "1s", "-v", f"{data_dir}:/data"]
     args += ["-v", f"{require_interop()}:/interop:ro"]
+    if swift:
+        settings |= {
+            "OS_CLIENT_CONFIG_FILE": "/etc/openstack/clouds.yaml",
+            "TCUP_SERVER_ARTEFACT_BACKEND": "swift",
+            "TCUP_SERVER_SWIFT_CLOUD": swift.cloud,
+            "TCUP_SERVER_SWIFT_CONTAINER": swift.container,
+            "TCUP_SERVER_ARTEFACT_KEY": base64.b64encode(os.urandom(32)).decode(),
+            "TCUP_SERVER_WORKERS": "2",
+        }
+        args += ["-v", f"{swift.clouds_yaml}:/etc/openstack/clouds.yaml:ro"]
     for name in sorted(settings):
         args += ["-e", name]  # values from the environment, as an operator would pass secrets
     started = time.monotonic()
@@ -149,20 +177,29 @@ def run_server(image: str, data_dir: Path, database_url: str) -> Iterator[Server
         docker("rm", "--force", "--volumes", container.name)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", "postgresql+swift"])
 def server(request, server_image: str, tmp_path_factory) -> Iterator[ServerContainer]:
-    """A running server container on SQLite in its data directory, or on a fresh (empty)
-    database of the loopback PostgreSQL (``postgres_url`` of tests/server/conftest.py)."""
+    """A running server container on SQLite in its data directory, or the production set:
+    a fresh (empty) database of the loopback PostgreSQL (``postgres_url`` of
+    tests/server/conftest.py), the artefacts in a Swift container of the reference cloud
+    (``own_swift_container``), two workers."""
     data_dir = tmp_path_factory.mktemp(f"server-image-{request.param}")
     os.chown(data_dir, 1000, 1000)  # the image's user
     data_dir.chmod(0o700)
     with contextlib.ExitStack() as stack:
-        database_url = ""
-        if request.param == "postgresql":
+        database_url, swift = "", None
+        if request.param == "postgresql+swift":
             database_url = stack.enter_context(
                 fresh_postgres_database(request.getfixturevalue("postgres_url"))
             )
-        container = stack.enter_context(run_server(server_image, data_dir, database_url))
+            cloud = request.getfixturevalue("reference_cloud")
+            clouds_yaml = tmp_path_factory.mktemp("server-image-swift") / "clouds.yaml"
+            clouds_yaml.write_bytes(cloud.clouds_yaml.read_bytes())
+            os.chown(clouds_yaml, 1000, 1000)  # readable by the image's user only
+            clouds_yaml.chmod(0o600)
+            container = stack.enter_context(own_swift_container(cloud))
+            swift = SwiftStore(clouds_yaml, cloud.cloud, container)
+        container = stack.enter_context(run_server(server_image, data_dir, database_url, swift))
         print(
             f"\nfigures: docker run -> healthy ({container.database}): "
             f"{container.healthy_after:.2f} s"
@@ -242,7 +279,7 @@ def object_storage_body(cpid: str) -> bytes:
 
 
 def test_it_takes_an_upload_made_by_the_runner_image(
-    server: ServerContainer, tmp_path: Path
+    request, server: ServerContainer, tmp_path: Path
 ) -> None:
     synced = server.cli("guidelines", "sync", "/interop")
     assert "synced 2020.06" in synced.splitlines()
@@ -294,6 +331,14 @@ def test_it_takes_an_upload_made_by_the_runner_image(
     anonymous = requests.get(f"{server.url}/v1/results/{test_id}", timeout=30)
     assert anonymous.status_code == 404
     assert "consistent" in server.cli("db", "check").splitlines()  # its artefacts are there
+    if server.swift_container:  # and they are in Swift, not in the data directory
+        conn = request.getfixturevalue("reference_cloud").connect()
+        try:
+            names = [o.name for o in conn.object_store.objects(server.swift_container)]
+        finally:
+            conn.close()
+        assert names, f"no artefact in the Swift container {server.swift_container}"
+        assert not any(test_id in str(p) for p in server.data_dir.rglob("*")), names
 
 
 def test_the_compose_example_sets_only_real_settings() -> None:
