@@ -3,21 +3,26 @@
 Against a real ``tcup-server serve`` process on 127.0.0.1, on SQLite and on
 PostgreSQL (``tools/postgres/up``; skipped with ``--no-postgres``):
 
-* uploads of ~300-test signed RefStack bodies per second, 1 sequential client
+* uploads of 300-test signed RefStack bodies per second, 1 sequential client
   and 16 concurrent clients (bodies are signed before the clock starts);
-* p95 latency of ``GET /v1/results`` (first page and a later page, as staff
-  and as a vendor) with 100 000 stored results, bulk-inserted with SQLAlchemy.
+* p95 latency of ``GET /v1/results`` as staff and as a vendor (who sees a tenth)
+  with 100 000 stored results, bulk-inserted with SQLAlchemy, then vacuumed and
+  analysed as autovacuum would: pages 1, 2, a quarter, half, three quarters,
+  the last but one and the last; with ``--every-page`` also each page once.
 
-    .venv/bin/python bench/server_ingest.py [--results 100000] [--no-postgres]
+    .venv/bin/python bench/server_ingest.py [--results 100000] [--no-postgres | --no-sqlite]
+        [--no-uploads] [--every-page]
 
 Prints one table of figures.  Uses a temporary data dir; the PostgreSQL
-database it creates is dropped at the end.
+database it creates is dropped at the end.  For the ratio to RefStack, see
+``bench/ingest_vs_refstack.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import socket
 import statistics
@@ -227,6 +232,30 @@ def bulk_insert(server: Server, total: int, vendor_id: int, names: list[str]) ->
             conn.execute(insert(ResultTests), tests)
 
 
+def settle(server: Server) -> None:
+    """After a bulk load, what the database's autovacuum does soon on its own: statistics
+    (and on PostgreSQL the visibility map, so that index-only scans need no table row)."""
+    with server.engine.connect() as conn:
+        if server.engine.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM (ANALYZE) results")
+            )
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+
+def every_page_ms(url: str, headers: dict[str, str], last: int) -> list[float]:
+    """Milliseconds of one request for each page 1 .. ``last``."""
+    timings = []
+    with requests.Session() as session:
+        for page in range(1, last + 1):
+            start = time.perf_counter()
+            session.get(f"{url}?page={page}", headers=headers, timeout=60).raise_for_status()
+            timings.append((time.perf_counter() - start) * 1000)
+    return timings
+
+
 def p95_ms(url: str, headers: dict[str, str], runs: int = 40) -> float:
     timings = []
     with requests.Session() as session:
@@ -247,10 +276,11 @@ def bench_database(label: str, root: Path, database_url: str, args, rows: list) 
     server.start()
     try:
         server.register_key(key, vendor_token)
-        seq = upload_rate(server, key, names, args.sequential, 1)
-        rows.append((label, f"uploads/s, 1 client ({len(names)} tests each)", f"{seq:.1f}"))
-        conc = upload_rate(server, key, names, args.concurrent, 16)
-        rows.append((label, f"uploads/s, 16 clients ({len(names)} tests each)", f"{conc:.1f}"))
+        if not args.no_uploads:
+            seq = upload_rate(server, key, names, args.sequential, 1)
+            rows.append((label, f"uploads/s, 1 client ({len(names)} tests each)", f"{seq:.1f}"))
+            conc = upload_rate(server, key, names, args.concurrent, 16)
+            rows.append((label, f"uploads/s, 16 clients ({len(names)} tests each)", f"{conc:.1f}"))
 
         started = time.perf_counter()
         bulk_insert(server, args.results, vendor_id, names)
@@ -261,16 +291,29 @@ def bench_database(label: str, root: Path, database_url: str, args, rows: list) 
                 f"{time.perf_counter() - started:.1f}",
             )
         )
+        settle(server)
         per_page = server.settings.results_per_page
         for who, token, total in (
             ("staff", staff_token, args.results),
             ("vendor", vendor_token, args.results // 10),
         ):
             headers = {"Authorization": f"Bearer {token}"}
-            later = max(1, total // per_page // 2)
-            for page in (1, later):
+            last = max(1, math.ceil(total / per_page))
+            for page in sorted({1, 2, last // 4, last // 2, 3 * last // 4, last - 1, last} - {0}):
                 ms = p95_ms(f"{server.url}/v1/results?page={page}", headers, args.runs)
-                rows.append((label, f"GET /v1/results p95 ms, {who}, page {page}", f"{ms:.1f}"))
+                rows.append(
+                    (label, f"GET /v1/results p95 ms, {who}, page {page}/{last}", f"{ms:.1f}")
+                )
+            if args.every_page:
+                each = every_page_ms(f"{server.url}/v1/results", headers, last)
+                p95 = statistics.quantiles(each, n=20)[-1]
+                rows.append(
+                    (
+                        label,
+                        f"GET /v1/results, {who}, each of pages 1-{last} once: p95 / max ms",
+                        f"{p95:.1f} / {max(each):.1f}",
+                    )
+                )
     finally:
         server.stop()
 
@@ -301,10 +344,16 @@ def main() -> int:
     parser.add_argument("--concurrent", type=int, default=160, help="uploads, 16 clients")
     parser.add_argument("--runs", type=int, default=40, help="requests per latency figure")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--no-uploads", action="store_true", help="result lists only")
+    parser.add_argument(
+        "--every-page", action="store_true", help="also time each page of the lists once"
+    )
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="tcup-bench-") as tmp:
-        bench_database("sqlite", Path(tmp) / "sqlite", "", args, rows)
+        if not args.no_sqlite:
+            bench_database("sqlite", Path(tmp) / "sqlite", "", args, rows)
         if not args.no_postgres:
             url, drop = postgres_database()
             try:
