@@ -24,8 +24,9 @@ For a plan with add-on tests tcup therefore:
 After the run :func:`cleanup` deletes the stacks of that project (and the
 stack-domain projects Heat made for them) and the zones left in the projects
 tcup made (or in Tempest's dynamic projects, gone by then); what cannot be
-deleted is named.  Zones that never left ``PENDING`` or went to ``ERROR``
-mean the DNS back end did not publish them: :func:`dns_broken` says so.
+deleted is named.  DNS tests that failed on a zone gone to ``ERROR`` or left
+``PENDING``, or zones still unpublished after the run, mean the DNS back end
+did not publish them: :func:`dns_broken` says so (the run then exits 4).
 
 The user's ``--tempest-overrides`` are applied after all of this and win.
 """
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
 import socket
 import time
@@ -498,14 +500,43 @@ def cleanup_stacks(creds: Any, account: HeatAccount, conn: Any, result: Leftover
             result.left.append(f"stack-domain project {project.name} ({project.id})")
 
 
-def dns_broken(result: Leftovers, dns_failed: bool) -> str | None:
-    """The reason the DNS tests could not complete, when zones never got published."""
-    if not dns_failed or not result.stuck_zones:
-        return None
-    return (
-        f"the DNS back end did not publish {len(result.stuck_zones)} zone(s) of the DNS tests "
-        f"({', '.join(result.stuck_zones[:3])}{' ...' if len(result.stuck_zones) > 3 else ''})"
-    )
+#: what designate-tempest-plugin's waiters say when the back end did not publish a change
+UNPUBLISHED = re.compile(
+    r"returned unexpected status (ERROR|NO_ZONE)|Current status: (PENDING|ERROR|NO_ZONE)",
+)
+
+
+def unpublished(results: Any) -> list[str]:
+    """Failed DNS tests whose zone or recordset the back end never made ACTIVE (or deleted)."""
+    found = []
+    for test in results.tests:
+        if test.status not in ("failed", "uxsuccess") or "designate_tempest_plugin." not in (
+            test.test_id
+        ):
+            continue
+        if UNPUBLISHED.search(" ".join([test.reason or "", *test.details.values()])):
+            found.append(test.test_id)
+    return found
+
+
+def dns_broken(result: Leftovers, results: Any) -> str | None:
+    """Why the DNS tests could not complete, when the back end did not publish zones.
+
+    Either failed DNS tests say a zone went to ``ERROR`` or stayed ``PENDING``,
+    or zones were still unpublished a minute after the run.
+    """
+    failed = unpublished(results)
+    if failed:
+        return (
+            f"the DNS back end did not publish the zones of {len(failed)} DNS test(s) "
+            f"(they went to ERROR or stayed PENDING): {', '.join(failed)}"
+        )
+    if result.stuck_zones and dns_failed(results):
+        return (
+            f"the DNS back end did not publish {len(result.stuck_zones)} zone(s) of the DNS tests "
+            f"({', '.join(result.stuck_zones[:3])}{' ...' if len(result.stuck_zones) > 3 else ''})"
+        )
+    return None
 
 
 # ------------------------------------------------------------------- one run

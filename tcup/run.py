@@ -364,7 +364,7 @@ def run(options: RunOptions, stdout: TextIO) -> int:
             print(f"tcup: {reason}; partial results are in {out}", file=stdout)
     if add_on_run is not None:
         manifest.leftovers = list(add_on_run.leftovers.left)
-        broken = addons_mod.dns_broken(add_on_run.leftovers, addons_mod.dns_failed(collected))
+        broken = addons_mod.dns_broken(add_on_run.leftovers, collected)
         if broken and code in (ExitCode.QUALIFIES, ExitCode.NOT_QUALIFIED):
             code, reason = ExitCode.RUN, broken
             print(f"tcup: {reason}; partial results are in {out}", file=stdout)

@@ -268,3 +268,34 @@ def test_the_report_says_the_guideline_misspells_a_test_and_what_ran() -> None:
     assert f"ran as {ran}: failed" in line
     assert "a typo in the guideline's test name" in line
     assert "6ca8ddfc-106f-4ecc-83f7-fca31d0c85ca" in line
+
+
+# ----------------------------------------------------------- a broken back end
+
+
+def _results(*tests: tuple[str, str, str]) -> Any:
+    return SimpleNamespace(
+        tests=[
+            SimpleNamespace(test_id=i, status=st, reason=None, details={"traceback": d})
+            for i, st, d in tests
+        ]
+    )
+
+
+def test_dns_tests_failing_on_unpublished_zones_mean_the_back_end_is_broken() -> None:
+    zone = "designate_tempest_plugin.tests.scenario.v2.test_zones.ZonesTest.test_x[id-1]"
+    error = "InvalidStatusError: Zone with ID z1 returned unexpected status ERROR"
+    results = _results((zone, "failed", error), ("heat_tempest_plugin.a.B.test_c", "passed", ""))
+    reason = addons.dns_broken(addons.Leftovers(), results)
+    assert reason == (
+        "the DNS back end did not publish the zones of 1 DNS test(s) (they went to ERROR "
+        f"or stayed PENDING): {zone}"
+    )
+    pending = "Zone z1 failed to 404 within the required time (120 s). Current status: PENDING"
+    assert addons.unpublished(_results((zone, "failed", pending))) == [zone]
+    # a DNS test failing for another reason, and nothing stuck: not the back end
+    other = _results((zone, "failed", "AssertionError: 403 != 201"))
+    assert addons.dns_broken(addons.Leftovers(), other) is None
+    stuck = addons.Leftovers(stuck_zones=["zone a. (z2, CREATE PENDING)"])
+    assert "did not publish 1 zone(s)" in (addons.dns_broken(stuck, other) or "")
+    assert addons.dns_broken(stuck, _results((zone, "passed", ""))) is None
