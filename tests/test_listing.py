@@ -48,6 +48,28 @@ def test_a_seeded_list_dir_is_used_when_the_cache_misses(
     ]
 
 
+def test_the_listing_key_changes_with_the_tempest_plugins(workspace: Path, monkeypatch) -> None:
+    """A cached or seeded list made without the add-ons' plugins is never used with them."""
+    from importlib import metadata
+
+    installed = metadata.entry_points(group="tempest.test_plugins")
+    assert {(e.name, e.dist.version) for e in installed} >= {
+        ("designate", "0.30.0"),
+        ("heat", "3.0.0"),
+    }
+    with_plugins = listing._listing_key(workspace)
+    real = metadata.entry_points
+
+    def without_heat(**kwargs):  # noqa: ANN003, ANN202
+        found = real(**kwargs)
+        if kwargs.get("group") == "tempest.test_plugins":
+            return [e for e in found if e.name != "heat"]
+        return found
+
+    monkeypatch.setattr(metadata, "entry_points", without_heat)
+    assert listing._listing_key(workspace) != with_plugins
+
+
 def test_the_image_seed_script_names_its_list_by_tcups_key(workspace: Path) -> None:
     """container/seed-test-list.py runs where tcup is not installed; its key must match."""
     spec = importlib.util.spec_from_file_location("seed", REPO / "container" / "seed-test-list.py")
