@@ -216,6 +216,21 @@ def test_match_listed_by_uuid_then_name_then_alias():
     assert [t.name for t in matched.missing] == ["t.Gone.test_gone"]
 
 
+def test_one_name_two_tests_the_guidelines_id_picks_one():
+    """heat-tempest-plugin's gabbi files give two tests the same name, each its own id."""
+    name = "heat_tempest_plugin.tests.api.test_heat_api.environments_delete_envstack.test_request"
+    raw = {
+        "metadata": {"id": "x", "schema": "2.0"},
+        "platforms": {"OpenStack Powered Platform": {"components": [{"name": "c"}]}},
+        "components": {"c": {"capabilities": {"required": ["cap"]}}},
+        "capabilities": {"cap": {"tests": {name: {"idempotent_id": "id-0efde180"}}}},
+    }
+    guideline = parse_guideline(json.dumps(raw).encode(), "x.json")
+    listed = [f"{name}[id-a1bea087]", f"{name}[id-0efde180]"]
+    matched = match_listed(plan(guideline, "platform"), listed)
+    assert matched.matched_ids == (f"{name}[id-0efde180]",)
+
+
 @pytest.mark.integration
 def test_match_against_a_real_tempest_listing(tmp_path):
     tempest = pytest.importorskip("tempest")  # an optional extra of tcup
