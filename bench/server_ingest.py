@@ -259,7 +259,8 @@ def every_page_ms(url: str, headers: dict[str, str], last: int) -> list[float]:
 def p95_ms(url: str, headers: dict[str, str], runs: int = 40) -> float:
     timings = []
     with requests.Session() as session:
-        session.get(url, headers=headers, timeout=60).raise_for_status()  # warm up
+        for _ in range(5):  # warm up: connections, compiled and prepared statements
+            session.get(url, headers=headers, timeout=60).raise_for_status()
         for _ in range(runs):
             start = time.perf_counter()
             session.get(url, headers=headers, timeout=60).raise_for_status()
