@@ -104,23 +104,55 @@ def _tcup(cloud, monkeypatch, out: Path, *argv: str) -> tuple[int, str, str]:  #
     )
 
 
+def _run_with_one_rerun(
+    cloud,
+    monkeypatch,
+    out: Path,
+    *argv: str,
+    again: tuple[str, ...] = (),  # noqa: ANN001
+) -> tuple[int, str, str]:
+    """``tcup run ARGV``; when a required test failed (exit 1), one second pass
+    ``tcup run --rerun OUT`` as docs/running.md tells vendors to do.
+
+    heat-tempest-plugin's ``ParallelDeploymentsTest.test_deployments_metadata`` has
+    failed once in several runs here: Heat asked Keystone for a trust with a
+    domain-scoped token (403). The second pass runs only what did not pass; its
+    exit code is the merged run's, and the manifest lists both passes."""
+    code, stdout, stderr = _tcup(cloud, monkeypatch, out, *argv)
+    if code != ExitCode.NOT_QUALIFIED:
+        return code, stdout, stderr
+    print(f"second pass over what did not pass in {out}:\n{stdout[-3000:]}")
+    code, again_out, again_err = tcup_with_env(
+        monkeypatch,
+        cloud.env(admin=True),
+        "run",
+        "--rerun",
+        str(out),
+        "--image",
+        "generate",
+        *again,
+    )
+    return code, stdout + again_out, stderr + again_err
+
+
 def _assert_nothing_left(cloud, made: _Made) -> None:  # noqa: ANN001
     """No user, project, stack, stack-domain project or zone of the run is left."""
-    assert len(made.heat) == 1
-    heat = made.heat[0]
-    assert heat.project_id and heat.user_id
+    assert 1 <= len(made.heat) <= 2  # a second pass makes its own
     conn = cloud.connect(admin=True)
     names = {p.name for p in conn.identity.projects()}
-    assert heat.project_name not in names
-    assert not [n for n in names if n.startswith(f"{heat.project_id}-")]  # Heat's stack domain
-    assert heat.username not in {u.name for u in conn.identity.users()}
+    users = {u.name for u in conn.identity.users()}
+    for heat in made.heat:
+        assert heat.project_id and heat.user_id
+        assert heat.project_name not in names
+        assert not [n for n in names if n.startswith(f"{heat.project_id}-")]  # stack domain
+        assert heat.username not in users
     for project in made.projects:
         assert project not in {p.id for p in conn.identity.projects()}
     zones = conn.session.get(
         conn.dns.get_endpoint().rstrip("/") + "/zones",
         headers={"x-auth-all-projects": "true"},
     ).json()["zones"]
-    ours = {heat.project_id, *made.projects}
+    ours = {*(h.project_id for h in made.heat), *made.projects}
     assert [z["name"] for z in zones if z["project_id"] in ours] == []
     # the stacks heat-tempest-plugin leaves (pitfall: its gabbi tests leave some) were
     # deleted before the project went
@@ -136,7 +168,7 @@ def platform_with_add_ons(reference_cloud, tmp_path_factory):  # noqa: ANN001, A
         _recording(reference_cloud, monkeypatch) as made,
     ):
         out = tmp_path_factory.mktemp("platform-add-ons") / "out"
-        code, stdout, stderr = _tcup(
+        code, stdout, stderr = _run_with_one_rerun(
             reference_cloud,
             monkeypatch,
             out,
@@ -200,7 +232,8 @@ def test_the_add_on_run_leaves_no_stack_zone_user_or_project(
     out, _, stdout, _, made = platform_with_add_ons
     assert "for the Orchestration tests" in stdout and "could not delete" not in stdout
     conf = (out / "tempest.conf").read_text(encoding="utf-8")
-    assert f"username = {made.heat[0].username}" in conf  # heat_plugin ran as tcup's user
+    # heat_plugin ran as tcup's user
+    assert any(f"username = {h.username}" in conf for h in made.heat), conf
     _assert_nothing_left(reference_cloud, made)
 
 
@@ -209,7 +242,7 @@ def test_add_ons_alone_qualify_on_accounts_tcup_makes(
 ) -> None:
     with _recording(reference_cloud, monkeypatch) as made:
         out = tmp_path / "out"
-        code, stdout, stderr = _tcup(
+        code, stdout, stderr = _run_with_one_rerun(
             reference_cloud,
             monkeypatch,
             out,
@@ -219,6 +252,7 @@ def test_add_ons_alone_qualify_on_accounts_tcup_makes(
             "orchestration",
             "--accounts",
             "auto",
+            again=("--accounts", "auto"),
         )
     assert code == ExitCode.QUALIFIES, stdout[-5000:] + stderr[-3000:]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
