@@ -25,8 +25,7 @@ from web_harness import (
     create_user,
     free_port,
     register_key_by_api,
-    tool,
-    wait_until_up,
+    running_server,
 )
 
 
@@ -51,28 +50,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     env.pop("TCUP_SERVER_CONFIG", None)
     env.pop("TCUP_SERVER_DATABASE_URL", None)
-    log = data_dir / "server.log"
-    boot = Server(url, data_dir, env, None, log)  # type: ignore[arg-type]
-    boot.cli("db", "upgrade")
-    boot.cli("guidelines", "sync", str(INTEROP))
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [tool("tcup-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    boot.process = process
-    try:
-        wait_until_up(url, process, log)
+    with running_server(data_dir, port, env) as boot:
         yield boot
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -25,10 +24,9 @@ from web_harness import (
     free_port,
     login,
     register_key_by_api,
+    running_server,
     screenshot,
     subunit_stream,
-    tool,
-    wait_until_up,
 )
 
 pytestmark = pytest.mark.integration
@@ -48,28 +46,8 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "TCUP_SERVER_COOKIE_SECURE": "false",  # plain http on loopback
         "TCUP_SERVER_PUBLIC_URL": url,
     }
-    log = data_dir / "server.log"
-    boot = Server(url, data_dir, env, None, log)  # type: ignore[arg-type]
-    boot.cli("db", "upgrade")
-    boot.cli("guidelines", "sync", str(INTEROP))
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [tool("tcup-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    boot.process = process
-    try:
-        wait_until_up(url, process, log)
+    with running_server(data_dir, port, env) as boot:
         yield boot
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @pytest.fixture

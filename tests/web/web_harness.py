@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +103,35 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, timeout: float
 
 
 # ------------------------------------------------------------------ accounts
+
+
+@contextlib.contextmanager
+def running_server(data_dir: Path, port: int, env: dict[str, str]) -> Iterator[Server]:
+    """``tcup-server`` migrated, with the interop guidelines synced, serving on
+    127.0.0.1:``port`` with ``env`` until the block ends (its log in ``data_dir``)."""
+    url = f"http://127.0.0.1:{port}"
+    log = data_dir / "server.log"
+    boot = Server(url, data_dir, env, None, log)  # type: ignore[arg-type]
+    boot.cli("db", "upgrade")
+    boot.cli("guidelines", "sync", str(INTEROP))
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [tool("tcup-server"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    boot.process = process
+    try:
+        wait_until_up(url, process, log)
+        yield boot
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
 
 
 class WebClient:
