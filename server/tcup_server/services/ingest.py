@@ -671,6 +671,21 @@ def _replay(
     return _receipt(ctx, result, replayed=True)
 
 
+def _repeated(
+    ctx: IngestContext,
+    session: Session,
+    signed_digest: str | None,
+    scope: str,
+    key: str,
+    request_sha: str,
+) -> Receipt | None:
+    """The receipt of the record an upload repeats: by its signed content when signed,
+    else by its Idempotency-Key; None for a new upload."""
+    if signed_digest is not None:
+        return _signed_replay(ctx, session, signed_digest)
+    return _replay(ctx, session, scope, key, request_sha)
+
+
 def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
     """Validate, score and store one upload; return its signed receipt.
 
@@ -687,10 +702,7 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
     request_sha = checked.signed_sha256
     scope = "anonymous"
     key = upload.idempotency_key or request_sha
-    if checked.signed_digest is not None:
-        replay = _signed_replay(ctx, session, checked.signed_digest)
-    else:
-        replay = _replay(ctx, session, scope, key, request_sha)
+    replay = _repeated(ctx, session, checked.signed_digest, scope, key, request_sha)
     if replay is not None:
         session.commit()
         return replay
@@ -774,10 +786,7 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         session.rollback()
         _cleanup(ctx.store, objects, writing)
         # A concurrent request with the same signed content (or idempotency key) won the race.
-        if checked.signed_digest is not None:
-            replay = _signed_replay(ctx, session, checked.signed_digest)
-        else:
-            replay = _replay(ctx, session, scope, key, request_sha)
+        replay = _repeated(ctx, session, checked.signed_digest, scope, key, request_sha)
         if replay is not None:
             session.commit()
             return replay
