@@ -157,7 +157,8 @@ def verdict(score: Score) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
+def capability_counts(cap: CapabilityScore) -> dict[str, Any]:
+    """A capability's entry of the JSON report without its ``tests``: outcome and counts."""
     return {
         "name": cap.name,
         "status": cap.status,
@@ -168,6 +169,12 @@ def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
         "total": cap.total,
         "flagged": cap.flagged_count,
         "failed_tests": [t.name for t in cap.failed_tests],
+    }
+
+
+def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
+    return {
+        **capability_counts(cap),
         "tests": [
             {
                 "name": t.name,
@@ -183,7 +190,8 @@ def _capability_json(cap: CapabilityScore) -> dict[str, Any]:
     }
 
 
-def _programme_json(programme: ProgrammeScore) -> dict[str, Any]:
+def programme_json(programme: ProgrammeScore) -> dict[str, Any]:
+    """One programme's entry of the JSON report (``programmes``): its verdict and counts."""
     return {
         "name": programme_name(programme),
         "kind": programme.kind,
@@ -215,7 +223,7 @@ def report_json(score: Score) -> dict[str, Any]:
         "program": program_name(score),
         "add_ons": list(score.add_ons),
         "missing_required": list(score.missing_required),
-        "programmes": [_programme_json(p) for p in score.programmes],
+        "programmes": [programme_json(p) for p in score.programmes],
         "summary": {
             "required_capabilities": {
                 "passed": score.required_passed,

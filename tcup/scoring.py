@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 from tcup.guidelines import (
@@ -72,7 +73,8 @@ class CapabilityScore:
     tests: tuple[TestScore, ...]
     guideline_id: str = ""  # the guideline or add-on it comes from
 
-    @property
+    # Counts are read many times (report, summaries): each is computed once (a score is frozen).
+    @cached_property
     def passed_count(self) -> int:
         return sum(1 for t in self.tests if t.passed)
 
@@ -80,11 +82,11 @@ class CapabilityScore:
     def total(self) -> int:
         return len(self.tests)
 
-    @property
+    @cached_property
     def flagged_count(self) -> int:
         return sum(1 for t in self.tests if t.flagged)
 
-    @property
+    @cached_property
     def failed_tests(self) -> tuple[TestScore, ...]:
         """Non-flagged tests that did not pass (failed, skipped or not run)."""
         return tuple(t for t in self.tests if not t.flagged and not t.passed)
@@ -112,11 +114,11 @@ class ProgrammeScore:
     kind: TargetKind  # "platform" (a platform guideline's target) or "add-on"
     capabilities: tuple[CapabilityScore, ...]  # this programme's only, required first
 
-    @property
+    @cached_property
     def required(self) -> tuple[CapabilityScore, ...]:
         return _required(self.capabilities)
 
-    @property
+    @cached_property
     def missing_required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.required if not c.passed)
 
@@ -168,7 +170,7 @@ class Score:
     def by_status(self, status: str) -> tuple[CapabilityScore, ...]:
         return tuple(c for c in self.capabilities if c.status == status)
 
-    @property
+    @cached_property
     def required(self) -> tuple[CapabilityScore, ...]:
         return self.by_status("required")
 

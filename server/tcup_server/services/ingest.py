@@ -496,7 +496,7 @@ def score_run(
     ``states`` (every test's state, from a subunit stream or extended results)
     when the upload has them; else the passed ``names`` are all that is known.
     """
-    from tcup import report, scoring
+    from tcup import scoring
 
     parsed = guidelines.load(guideline)
     if parsed is None:
@@ -522,7 +522,7 @@ def score_run(
         LOG.info("result not scored: %s", exc.message)
         return Scored(None, parsed.sha256, None)
     summary = score_summary(result, "states" if states is not None else "passed")
-    return Scored(summary, parsed.sha256, report.verdict(result))
+    return Scored(summary, parsed.sha256, summary["verdict"])
 
 
 def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
@@ -535,38 +535,29 @@ def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
     """
     from tcup import report
 
-    full = report.report_json(result)
     return {
         "guideline": result.guideline_id,
         "guideline_sha256": result.guideline_sha256,
         "target": result.target,
         "add_ons": list(result.add_ons),
         "qualifies": result.qualifies,
-        "verdict": full["verdict"],
+        "verdict": report.verdict(result),
         "basis": basis,
         "missing_required": list(result.missing_required),
         # one verdict per programme (the target, each add-on from the signed manifest)
-        "programmes": full["programmes"],
+        "programmes": [report.programme_json(p) for p in result.programmes],
         "required_passed": result.required_passed,
         "required_total": result.required_total,
         "capabilities": [
             {
-                "name": c["name"],
-                "status": c["status"],
-                "component": c["component"],
-                "guideline": c["guideline"],
-                "outcome": c["outcome"],
-                "passed": c["passed"],
-                "total": c["total"],
-                "flagged": c["flagged"],
-                "failed_tests": c["failed_tests"],
+                **report.capability_counts(c),
                 "tests": {
-                    t["name"]: {"state": t["state"], "flagged": t["flagged"]}
-                    for t in c["tests"]
-                    if t["state"] != "passed"
+                    t.name: {"state": t.state, "flagged": t.flagged}
+                    for t in c.tests
+                    if t.state != "passed"
                 },
             }
-            for c in full["capabilities"]
+            for c in result.capabilities
         ],
     }
 
