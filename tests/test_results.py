@@ -17,9 +17,11 @@ from tcup.results import (
     RunEnvironment,
     RunResults,
     TestResult,
+    check_refstack,
     dump_extended,
     dump_refstack,
     junit_xml,
+    load_refstack,
     load_results,
     read_extended,
     read_refstack,
@@ -280,6 +282,12 @@ def _with(**changes) -> bytes:
         (_with(results=[{"uuid": "u"}]), "results[0].name: missing"),
         (_with(results=[{"name": 3}]), "results[0].name: expected a non-empty string, got 3"),
         (_with(results=[{"name": "a", "uuid": 7}]), "results[0].uuid: expected a string, got 7"),
+        (_with(results=[{"name": "a", "uuid": None}]), "results[0].uuid: expected a string"),
+        (_with(results=[{"name": ""}]), 'results[0].name: expected a non-empty string, got ""'),
+        (
+            _with(results=[{"name": "a", "uuid": "u"}, {"name": "a", "uuid": "v"}]),
+            "results[1].name: duplicate of results[0] (a)",
+        ),
         (_with(results=["a.B.t"]), "results[0]: expected an object, got a string"),
         (
             _with(results=[{"name": "a"}, {"name": "b"}, {"name": "a"}]),
@@ -303,6 +311,21 @@ def test_read_refstack_lists_every_problem_at_once() -> None:
     assert "4 problems" in caught.value.message
     for problem in caught.value.problems:
         assert f"  - {problem}" in caught.value.message
+
+
+def test_check_refstack_on_the_parsed_body_is_read_refstack() -> None:
+    # the server parses a body once (load_refstack) and checks the value (check_refstack)
+    data = _with(results=[{"name": "a", "uuid": "u"}, {"name": "b"}, {"name": "c", "uuid": "w"}])
+    upload = check_refstack(load_refstack(data, "up.json"), "up.json")
+    assert upload == read_refstack(data, "up.json")
+    assert [(t.name, t.uuid) for t in upload.results] == [("a", "u"), ("b", None), ("c", "w")]
+    bad = _with(results=[{"name": "a"}, {"name": 3}, {"name": "a"}])
+    with pytest.raises(ResultsFormatError) as caught:
+        check_refstack(json.loads(bad), "up.json")
+    assert caught.value.problems == (
+        "results[1].name: expected a non-empty string, got 3",
+        "results[2].name: duplicate of results[0] (a)",
+    )
 
 
 def test_read_refstack_accepts_refstack_client_pretty_file() -> None:

@@ -102,6 +102,7 @@ def dump_refstack(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body).encode("utf-8")
 
 
+REFSTACK_WHAT = "RefStack results"
 REFSTACK_HINT = (
     'expected the body refstack-client uploads: {"cpid": "...", "duration_seconds": 123, '
     '"results": [{"name": "tempest...", "uuid": "..."}]}'
@@ -115,12 +116,23 @@ def read_refstack(data: bytes, source: str = "<upload>") -> RefstackUpload:
     would fail on later: an empty ``results`` list (400) and duplicate names
     (500).  Raises ``ResultsFormatError`` (an ``InputError``).
     """
-    what = "RefStack results"
-    body = load_json(data, source, what, REFSTACK_HINT)
+    return check_refstack(load_refstack(data, source), source)
+
+
+def load_refstack(data: bytes, source: str = "<upload>") -> Any:
+    """The JSON value of an upload body (strict UTF-8), not checked yet: ``check_refstack``."""
+    return load_json(data, source, REFSTACK_WHAT, REFSTACK_HINT)
+
+
+def check_refstack(body: Any, source: str = "<upload>") -> RefstackUpload:
+    """``read_refstack``'s checks on a body already parsed by ``load_refstack``."""
     problems: list[str] = []
     if not isinstance(body, dict):
         raise ResultsFormatError(
-            source, what, [f"top level: expected an object, got {json_type(body)}"], REFSTACK_HINT
+            source,
+            REFSTACK_WHAT,
+            [f"top level: expected an object, got {json_type(body)}"],
+            REFSTACK_HINT,
         )
     for key in REFSTACK_KEYS:
         if key not in body:
@@ -146,7 +158,7 @@ def read_refstack(data: bytes, source: str = "<upload>") -> RefstackUpload:
         else:
             tests = _refstack_items(items, problems)
     if problems:
-        raise ResultsFormatError(source, what, problems, hint=REFSTACK_HINT)
+        raise ResultsFormatError(source, REFSTACK_WHAT, problems, hint=REFSTACK_HINT)
     return RefstackUpload(cpid=cpid, duration_seconds=duration, results=tuple(tests))
 
 
@@ -154,24 +166,43 @@ def _refstack_items(items: list[Any], problems: list[str]) -> list[RefstackTest]
     tests: list[RefstackTest] = []
     first_index: dict[str, int] = {}
     for index, item in enumerate(items):
-        where = f"results[{index}]"
-        if not isinstance(item, dict):
-            problems.append(f"{where}: expected an object, got {json_type(item)}")
-            continue
-        name = item.get("name")
-        uuid = item.get("uuid")
-        if "name" not in item:
-            problems.append(f"{where}.name: missing")
-        elif not isinstance(name, str) or not name:
-            problems.append(f"{where}.name: expected a non-empty string, got {json_repr(name)}")
-            name = None
-        if "uuid" in item and not isinstance(uuid, str):
-            problems.append(f"{where}.uuid: expected a string, got {json_repr(uuid)}")
-        if not isinstance(name, str):
-            continue
-        if name in first_index:
-            problems.append(f"{where}.name: duplicate of results[{first_index[name]}] ({name})")
-            continue
-        first_index[name] = index
-        tests.append(RefstackTest(name=name, uuid=uuid if isinstance(uuid, str) else None))
+        # the usual item, a new non-empty name and a string uuid or none, is taken as it is
+        name = item.get("name") if type(item) is dict else None
+        uuid = item.get("uuid") if type(item) is dict else None
+        usual = type(name) is str and name and name not in first_index
+        if usual and (type(uuid) is str or "uuid" not in item):
+            first_index[name] = index
+            tests.append(RefstackTest(name, uuid))
+        else:
+            _check_item(index, item, first_index, tests, problems)
     return tests
+
+
+def _check_item(
+    index: int,
+    item: Any,
+    first_index: dict[str, int],
+    tests: list[RefstackTest],
+    problems: list[str],
+) -> None:
+    """One item of ``results``, every problem it has named in ``problems``."""
+    where = f"results[{index}]"
+    if not isinstance(item, dict):
+        problems.append(f"{where}: expected an object, got {json_type(item)}")
+        return
+    name = item.get("name")
+    uuid = item.get("uuid")
+    if "name" not in item:
+        problems.append(f"{where}.name: missing")
+    elif not isinstance(name, str) or not name:
+        problems.append(f"{where}.name: expected a non-empty string, got {json_repr(name)}")
+        name = None
+    if "uuid" in item and not isinstance(uuid, str):
+        problems.append(f"{where}.uuid: expected a string, got {json_repr(uuid)}")
+    if not isinstance(name, str):
+        return
+    if name in first_index:
+        problems.append(f"{where}.name: duplicate of results[{first_index[name]}] ({name})")
+        return
+    first_index[name] = index
+    tests.append(RefstackTest(name=name, uuid=uuid if isinstance(uuid, str) else None))

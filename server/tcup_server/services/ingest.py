@@ -157,21 +157,29 @@ class _Checked:
 
 
 def _refstack_body(source: bytes) -> dict[str, Any]:
-    """The parsed RefStack JSON, checked by tcup.results in RefStack's order."""
+    """The parsed RefStack JSON, checked by tcup.results in RefStack's order (parsed once)."""
     from tcup import results
 
+    malformed = IngestRefused(400, "Malformed request", "the body is not JSON")
     try:
-        data = json.loads(source)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise IngestRefused(400, "Malformed request", "the body is not JSON") from None
+        data = results.load_refstack(source)
+    except RecursionError:
+        raise malformed from None
+    except InputError as exc:
+        # not strict UTF-8 JSON: RefStack's answer when it is no JSON at all, else the schema's
+        try:
+            json.loads(source)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise malformed from None
+        raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
     try:
-        results.read_refstack(source)
+        results.check_refstack(data)
     except InputError as exc:
         problems = getattr(exc, "problems", ())
         # RefStack checks the signature before refusing an empty list: keep its order.
         if not (problems and all(p.startswith("results: empty") for p in problems)):
             raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
-    if not isinstance(data, dict):  # read_refstack accepted it, so this cannot happen
+    if not isinstance(data, dict):  # check_refstack accepted it, so this cannot happen
         raise IngestRefused(400, "Request doesnt correspond to schema")
     return data
 
