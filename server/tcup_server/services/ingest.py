@@ -18,9 +18,9 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from tcup import signing
 from tcup.errors import InputError
@@ -32,6 +32,8 @@ from tcup_server.models import (
     PubKey,
     Result,
     ResultTests,
+    ReviewState,
+    User,
     new_id,
     utcnow,
 )
@@ -278,12 +280,12 @@ def _owner(session: Session, fingerprint: str | None, allow_anonymous: bool) -> 
         if not allow_anonymous:
             raise IngestRefused(401, "Unauthorized", ANONYMOUS_DISABLED)
         return None
-    key = session.scalar(
-        select(PubKey)
-        .options(joinedload(PubKey.user))  # one query for the key and its user
+    key = session.execute(
+        select(PubKey.user_id, User.disabled_at)  # one query for the key and its user
+        .join(PubKey.user)
         .where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
-    )
-    if key is None or key.user.disabled_at is not None:
+    ).first()
+    if key is None or key.disabled_at is not None:
         raise IngestRefused(401, "Unauthorized", KEY_NOT_FOUND)
     return key.user_id
 
@@ -570,12 +572,20 @@ def score_summary(result: Any, basis: str = "passed") -> dict[str, Any]:
     }
 
 
+def score_columns(scored: Scored) -> dict[str, Any]:
+    """The columns of a result that its score sets."""
+    return {
+        "score": scored.summary,
+        "guideline_sha256": scored.guideline_sha256,
+        "qualifies": scored.summary["qualifies"] if scored.summary else None,
+        "verdict": scored.verdict,
+        "score_basis": scored.summary["basis"] if scored.summary else None,
+    }
+
+
 def apply_score(row: Result, scored: Scored) -> None:
-    row.score = scored.summary
-    row.guideline_sha256 = scored.guideline_sha256
-    row.qualifies = scored.summary["qualifies"] if scored.summary else None
-    row.verdict = scored.verdict
-    row.score_basis = scored.summary["basis"] if scored.summary else None
+    for column, value in score_columns(scored).items():
+        setattr(row, column, value)
 
 
 def stored_states(store: ArtefactStore, row: Result) -> dict[str, str] | None:
@@ -620,15 +630,19 @@ ENVELOPE_TYPE = "application/vnd.tcup.submission+json"
 
 def covered(row: Result) -> dict[str, Any]:
     """What the upload's signature covered: the body, or the envelope and its parts."""
-    kinds = {a.kind: a.sha256 for a in row.artefacts}
-    if ENVELOPE_KIND in kinds:
+    return _covered(row.upload_sha256, {a.kind: a.sha256 for a in row.artefacts})
+
+
+def _covered(upload_sha256: str, digests: Mapping[str, str]) -> dict[str, Any]:
+    """``covered`` from the record's digest and its artefacts' (kind -> sha256)."""
+    if ENVELOPE_KIND in digests:
         parts = {
             "results" if kind == ArtefactKind.UPLOAD.value else kind: sha
-            for kind, sha in kinds.items()
+            for kind, sha in digests.items()
             if kind != ENVELOPE_KIND
         }
-        return {"signed": "envelope", "sha256": row.upload_sha256, "parts": parts}
-    return {"signed": "body", "sha256": row.upload_sha256}
+        return {"signed": "envelope", "sha256": upload_sha256, "parts": parts}
+    return {"signed": "body", "sha256": upload_sha256}
 
 
 def _receipt(ctx: IngestContext, row: Result, replayed: bool = False) -> Receipt:
@@ -640,6 +654,25 @@ def _receipt(ctx: IngestContext, row: Result, replayed: bool = False) -> Receipt
         "key_fingerprint": row.key_fingerprint,
         "covered": covered(row),
     }
+    return _signed(ctx, fields, replayed)
+
+
+def _new_receipt(
+    ctx: IngestContext, result: Mapping[str, Any], artefacts: Iterable[Mapping[str, Any]]
+) -> Receipt:
+    """The receipt of the record just stored, from the values inserted."""
+    fields = {
+        "test_id": result["id"],
+        "url": ctx.result_url(result["id"]),
+        "sha256": result["upload_sha256"],
+        "created_at": result["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+        "key_fingerprint": result["key_fingerprint"],
+        "covered": _covered(result["upload_sha256"], {a["kind"]: a["sha256"] for a in artefacts}),
+    }
+    return _signed(ctx, fields)
+
+
+def _signed(ctx: IngestContext, fields: dict[str, Any], replayed: bool = False) -> Receipt:
     signature = signing.sign(receipt_payload(fields), ctx.receipt_key)
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
 
@@ -720,61 +753,72 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
     )
 
     result_id = new_id()
+    created_at = utcnow().replace(microsecond=0)
     objects = {
         f"results/{result_id[:2]}/{result_id}/{kind}": data
         for kind, (data, _ctype) in checked.artefacts.items()
     }
+    # Every row is ready before the artefacts are written: the writing thread then does
+    # not take turns with this one (digests and compression let go of the interpreter).
+    artefacts = [
+        {
+            "result_id": result_id,
+            "kind": kind,
+            "storage_key": storage_key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "content_type": ctype,
+        }
+        for storage_key, (kind, (data, ctype)) in zip(
+            objects, checked.artefacts.items(), strict=True
+        )
+    ]
+    meta: dict[str, Any] = {"guideline": guideline, "target": target}
+    if add_ons:
+        meta["add_ons"] = ",".join(add_ons)
+    result = {
+        "id": result_id,
+        "owner_id": checked.owner_id,
+        "cpid": str(checked.body["cpid"]),
+        "duration_seconds": int(checked.body["duration_seconds"]),
+        "guideline": guideline,
+        "target": target,
+        "add_ons": list(add_ons),
+        "upload_sha256": request_sha,
+        "key_fingerprint": checked.fingerprint,
+        "signed_digest": checked.signed_digest,
+        "passed_count": len(checked.names),
+        "meta": meta,
+        "review_state": ReviewState.SUBMITTED.value,
+        "created_at": created_at,
+        **score_columns(scored),
+    }
+    tests = ResultTests.pack(checked.names)
     # The artefacts are written (and synced) in the background while the record is
     # inserted; the transaction commits only once every one of them is stored.
     writing = put_all(ctx.store, objects)
     try:
-        rows = [
-            Artefact(
-                kind=kind,
-                storage_key=storage_key,
-                sha256=hashlib.sha256(data).hexdigest(),
-                size=len(data),
-                content_type=ctype,
-            )
-            for storage_key, (kind, (data, ctype)) in zip(
-                objects, checked.artefacts.items(), strict=True
-            )
-        ]
-        meta: dict[str, Any] = {"guideline": guideline, "target": target}
-        if add_ons:
-            meta["add_ons"] = ",".join(add_ons)
-        row = Result(
-            id=result_id,
-            owner_id=checked.owner_id,
-            cpid=str(checked.body["cpid"]),
-            duration_seconds=int(checked.body["duration_seconds"]),
-            guideline=guideline,
-            target=target,
-            add_ons=list(add_ons),
-            upload_sha256=request_sha,
-            key_fingerprint=checked.fingerprint,
-            signed_digest=checked.signed_digest,
-            passed_count=len(checked.names),
-            meta=meta,
-            created_at=utcnow().replace(microsecond=0),
+        # The record is new: plain INSERTs, no unit of work to track its objects.
+        # The result first, as the other rows refer to it.
+        session.execute(insert(Result.__table__), result)
+        session.execute(
+            insert(ResultTests.__table__),
+            {"result_id": result_id, "count": tests.count, "names_z": tests.names_z},
         )
-        apply_score(row, scored)
-        row.tests = ResultTests.pack(checked.names)
-        row.artefacts = rows
-        session.add(row)
-        session.flush()  # the result row first: the idempotency key refers to it
+        session.execute(insert(Artefact.__table__), artefacts)
         if checked.signed_digest is None:
             session.add(
                 IdempotencyKey(
                     scope=scope, key=key, request_sha256=request_sha, result_id=result_id
                 )
             )
+        # through the session, as every audit event: the metrics count those it flushes
         session.add(
             AuditEvent(
                 actor_id=checked.owner_id,
                 result_id=result_id,
                 action="upload",
-                to_state=row.review_state or "submitted",
+                to_state=result["review_state"],
                 details={"sha256": request_sha, "key_fingerprint": checked.fingerprint},
             )
         )
@@ -795,7 +839,7 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         _cleanup(ctx.store, objects, writing)
         raise
     LOG.info("stored result %s (%d tests, owner %s)", result_id, len(checked.names), scope)
-    return _receipt(ctx, row)
+    return _new_receipt(ctx, result, artefacts)
 
 
 def _cleanup(store: ArtefactStore, keys: Iterable[str], writing: Future[None]) -> None:
