@@ -69,12 +69,29 @@ class Capability:
 
 
 @dataclass(frozen=True)
+class ComponentRef:
+    """A platform guideline's component that an add-on requires (2.0
+    ``required_platform_components``): ``os_powered_compute`` of ``2020.06``."""
+
+    name: str
+    guideline: str | None  # the guideline id its ``source`` names ("2020.06"), if any
+
+    @classmethod
+    def parse(cls, ref: Mapping[str, Any]) -> ComponentRef:
+        source = str(ref.get("source") or "")
+        base = source.rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
+        return cls(str(ref["name"]), base or None)
+
+
+@dataclass(frozen=True)
 class Target:
     name: str  # canonical: "OpenStack Powered Storage", "DNS", "platform", "object"
     short: str  # "storage", "dns", "platform", "object"
     components: tuple[str, ...]
     kind: TargetKind = "platform"
     description: str = ""
+    #: an add-on's ``required_platform_components``: the mark also needs these
+    requires: tuple[ComponentRef, ...] = ()
 
     def matches(self, spec: str) -> bool:
         wanted = spec.strip().lower()
@@ -357,8 +374,11 @@ def _parse_v2(raw: dict, version: str, source: str, digest: str) -> Guideline:
                     raise InputError(
                         f"guideline '{source}': {key}.{name}.components: unknown component '{comp}'"
                     )
+            requires = tuple(
+                ComponentRef.parse(ref) for ref in spec.get("required_platform_components", ())
+            )
             targets.append(
-                Target(name, _short(name), comps, kind, spec.get("description", ""))  # type: ignore[arg-type]
+                Target(name, _short(name), comps, kind, spec.get("description", ""), requires)  # type: ignore[arg-type]
             )
     approval = meta.get("os_trademark_approval", {})
     return Guideline(

@@ -12,13 +12,14 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any, Literal, TextIO
 
 from tcup.errors import InputError
-from tcup.scoring import CapabilityScore, ProgrammeScore, Score, TestScore
+from tcup.scoring import CapabilityScore, ProgrammeScore, Requirement, Score, TestScore
 
 ReportFormat = Literal["text", "md", "html", "json"]
 FORMATS: tuple[ReportFormat, ...] = ("text", "md", "html", "json")
@@ -115,16 +116,46 @@ def _pass_count(programme: ProgrammeScore) -> str:
     )
 
 
-def programme_verdict(programme: ProgrammeScore) -> str:
-    """One programme's line: would it qualify, and if not, how far off and what failed."""
-    what = programme_title(programme)
-    if programme.qualifies:
-        return f"Would qualify for {what}"
-    missing = list(programme.missing_required)
+def _names(missing: Sequence[str]) -> str:
     names = ", ".join(missing[:VERDICT_NAMES])
     if len(missing) > VERDICT_NAMES:
         names += f" and {len(missing) - VERDICT_NAMES} more"
-    return f"Would NOT qualify for {what} ({_pass_count(programme)}); not passed: {names}"
+    return names
+
+
+def requirement_title(requirement: Requirement) -> str:
+    """``OpenStack Powered Compute 2020.06``."""
+    return " ".join(filter(None, (requirement.title, requirement.guideline)))
+
+
+def programme_verdict(programme: ProgrammeScore) -> str:
+    """One programme's line: would it qualify, and if not, how far off and what failed.
+
+    An add-on's line also names the platform components it requires: one that
+    did not pass here, or one this run did not test (a condition of the mark).
+    """
+    what = programme_title(programme)
+    if programme.qualifies:
+        line = f"Would qualify for {what}"
+    elif programme.missing_required:
+        line = f"Would NOT qualify for {what} ({_pass_count(programme)}); not passed: " + _names(
+            programme.missing_required
+        )
+    else:
+        line = f"Would NOT qualify for {what} ({_pass_count(programme)})"
+    for req in programme.failed_requirements:
+        line += (
+            f"; it requires {requirement_title(req)}, whose required capabilities did not "
+            f"all pass: {_names(req.missing)}"
+        )
+    untested = programme.untested_requirements
+    if untested:
+        line += (
+            "; the mark also requires "
+            + " and ".join(requirement_title(r) for r in untested)
+            + ", which this run does not test"
+        )
+    return line
 
 
 def programme_verdicts(score: Score) -> list[str]:
@@ -145,13 +176,20 @@ def verdict(score: Score) -> str:
     good = [programme_title(p) for p in score.programmes if p.qualifies]
     bad = [f"{programme_title(p)} ({_pass_count(p)})" for p in score.programmes if not p.qualifies]
     if not bad:
-        return f"Would qualify for all {count} programmes: {', '.join(good)}"
-    if not good:
-        return f"Would NOT qualify for any of the {count} programmes: {', '.join(bad)}"
-    return (
-        f"Would NOT qualify for all {count} programmes: would qualify for {', '.join(good)}; "
-        f"would NOT qualify for {', '.join(bad)}"
-    )
+        line = f"Would qualify for all {count} programmes: {', '.join(good)}"
+    elif not good:
+        line = f"Would NOT qualify for any of the {count} programmes: {', '.join(bad)}"
+    else:
+        line = (
+            f"Would NOT qualify for all {count} programmes: would qualify for "
+            f"{', '.join(good)}; would NOT qualify for {', '.join(bad)}"
+        )
+    untested = {
+        requirement_title(r): None for p in score.programmes for r in p.untested_requirements
+    }
+    if untested:
+        line += f"; the add-ons also require {' and '.join(untested)}, which this run does not test"
+    return line
 
 
 # --------------------------------------------------------------------------- JSON
@@ -205,6 +243,17 @@ def programme_json(programme: ProgrammeScore) -> dict[str, Any]:
             "total": programme.required_total,
         },
         "missing_required": list(programme.missing_required),
+        # platform components an add-on requires, as this run tested them
+        "requires": [
+            {
+                "component": r.component,
+                "guideline": r.guideline,
+                "name": r.title,
+                "state": r.state,
+                "missing_required": list(r.missing),
+            }
+            for r in programme.requires
+        ],
     }
 
 
@@ -275,6 +324,22 @@ _PROGRAMME = {
         "verdict": {"type": "string", "minLength": 1},
         "required_capabilities": _PAIR,
         "missing_required": {"type": "array", "items": {"type": "string"}},
+        # optional: reports written before add-ons' platform requirements were judged
+        "requires": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["component", "guideline", "name", "state", "missing_required"],
+                "properties": {
+                    "component": {"type": "string", "minLength": 1},
+                    "guideline": _NULLABLE_STR,
+                    "name": {"type": "string", "minLength": 1},
+                    "state": {"enum": ["passed", "failed", "not tested"]},
+                    "missing_required": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
     },
 }
 

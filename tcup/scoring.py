@@ -29,7 +29,9 @@ from functools import cached_property
 from typing import Literal
 
 from tcup.guidelines import (
+    POWERED_PREFIX,
     STATUSES,
+    ComponentRef,
     Guideline,
     GuidelineTest,
     Target,
@@ -100,12 +102,32 @@ def _required(capabilities: Iterable[CapabilityScore]) -> tuple[CapabilityScore,
     return tuple(c for c in capabilities if c.status == "required")
 
 
+#: what a run says of a platform component an add-on requires
+RequirementState = Literal["passed", "failed", "not tested"]
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A platform component an add-on's mark requires (``required_platform_components``),
+    as this run tested it: every required capability of the component passed, some
+    did not (``missing``), or the run's target and guideline do not cover it."""
+
+    component: str  # "os_powered_compute"
+    guideline: str | None  # "2020.06"
+    title: str  # "OpenStack Powered Compute"
+    state: RequirementState
+    missing: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class ProgrammeScore:
     """The verdict of one programme: the target's, or one add-on's.
 
     A programme qualifies when every one of its own required capabilities
-    passed (flagged tests excused), whatever the other programmes did.
+    passed (flagged tests excused).  An add-on also requires platform
+    components (``requires``): when the run tested one and a required
+    capability of it did not pass, the add-on does not qualify either; one the
+    run did not test is a condition its verdict states, not a failure.
     """
 
     guideline_id: str  # "2020.06" for the target, "dns.2020.06" for an add-on
@@ -113,6 +135,7 @@ class ProgrammeScore:
     target: str  # "OpenStack Powered Platform" / "platform" (1.x); an add-on's "DNS"
     kind: TargetKind  # "platform" (a platform guideline's target) or "add-on"
     capabilities: tuple[CapabilityScore, ...]  # this programme's only, required first
+    requires: tuple[Requirement, ...] = ()
 
     @cached_property
     def required(self) -> tuple[CapabilityScore, ...]:
@@ -124,7 +147,15 @@ class ProgrammeScore:
 
     @property
     def qualifies(self) -> bool:
-        return not self.missing_required
+        return not self.missing_required and not self.failed_requirements
+
+    @property
+    def failed_requirements(self) -> tuple[Requirement, ...]:
+        return tuple(r for r in self.requires if r.state == "failed")
+
+    @property
+    def untested_requirements(self) -> tuple[Requirement, ...]:
+        return tuple(r for r in self.requires if r.state == "not tested")
 
     @property
     def required_passed(self) -> int:
@@ -223,6 +254,7 @@ def score(
             for cap in source.target_capabilities(tgt, STATUSES)
         ]
         scored.sort(key=lambda c: STATUSES.index(c.status))
+        main = programmes[0] if programmes else None
         programmes.append(
             ProgrammeScore(
                 guideline_id=source.id,
@@ -230,6 +262,9 @@ def score(
                 target=tgt.name,
                 kind=tgt.kind,  # "add-on" also when an add-on file is scored alone
                 capabilities=tuple(scored),
+                requires=tuple(
+                    _requirement(ref, guideline, sources[0][1], main) for ref in tgt.requires
+                ),
             )
         )
     capabilities = [c for p in programmes for c in p.capabilities]
@@ -246,6 +281,33 @@ def score(
         missing_required=missing,
         programmes=tuple(programmes),
     )
+
+
+def _requirement(
+    ref: ComponentRef, guideline: Guideline, target: Target, main: ProgrammeScore | None
+) -> Requirement:
+    """How this run met one platform component an add-on requires.
+
+    Tested means the run's guideline is the one the add-on names and the run's
+    target includes the component; the component's required capabilities are
+    then judged by the target's own scores.
+    """
+    title = next(
+        (t.name for t in guideline.targets if t.kind == "platform" and t.components == (ref.name,)),
+        POWERED_PREFIX + ref.name.removeprefix("os_powered_").replace("_", " ").title(),
+    )
+    tested = (
+        main is not None
+        and main.kind == "platform"
+        and ref.name in target.components
+        and (ref.guideline is None or ref.guideline == guideline.id)
+    )
+    if not tested:
+        return Requirement(ref.name, ref.guideline, title, "not tested")
+    assert main is not None
+    wanted = set(guideline.components.get(ref.name, {}).get("required", ()))
+    missing = tuple(c.name for c in main.capabilities if c.name in wanted and not c.passed)
+    return Requirement(ref.name, ref.guideline, title, "failed" if missing else "passed", missing)
 
 
 def score_run(

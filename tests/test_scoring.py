@@ -360,12 +360,67 @@ def test_each_programme_has_its_own_verdict_on_the_real_guidelines():
     assert (broken.programmes[2].required_passed, broken.programmes[2].required_total) == (22, 23)
     assert not broken.qualifies and broken.missing_required == (stack_create.name,)
 
-    # the platform fails, the add-ons still qualify on their own
-    one_platform_test = sorted(platform)[0]
-    platform_fails = {**everything, one_platform_test: "failed"}
-    split = score(main, "platform", platform_fails, [dns, orchestration])
+    # an object-storage test fails: the platform fails, the add-ons (which require
+    # only the compute component) still qualify
+    object_test = sorted(_required_names(main, "object") - _required_names(main, "compute"))[0]
+    split = score(main, "platform", {**everything, object_test: "failed"}, [dns, orchestration])
     assert [p.qualifies for p in split.programmes] == [False, True, True]
     assert not split.qualifies
+    assert [r.state for p in split.programmes[1:] for r in p.requires] == ["passed", "passed"]
+
+    # a compute test fails: the add-ons require os_powered_compute, so they fail with it
+    compute_cap = main.target_capabilities("compute", ("required",))[0]
+    compute_fails = {**everything, compute_cap.tests[0].name: "failed"}
+    needing = score(main, "platform", compute_fails, [dns, orchestration])
+    assert [p.qualifies for p in needing.programmes] == [False, False, False]
+    dns_programme = needing.programmes[1]
+    assert dns_programme.missing_required == ()  # its own capabilities all passed
+    (requirement,) = dns_programme.requires
+    assert (requirement.component, requirement.guideline, requirement.state) == (
+        "os_powered_compute",
+        "2020.06",
+        "failed",
+    )
+    assert requirement.missing == (compute_cap.name,)
+    assert requirement.title == "OpenStack Powered Compute"
+
+
+def test_an_add_on_states_the_platform_component_a_run_does_not_test():
+    main, (dns, orchestration) = _real_platform_and_add_ons()
+    names = _required_names(main, "object") | _required_names(dns, dns.default_target)
+    result = score(main, "object", dict.fromkeys(names, "passed"), [dns])
+    # Storage does not include os_powered_compute: the add-on's own verdict stands,
+    # and says what else its mark requires
+    assert [p.qualifies for p in result.programmes] == [True, True] and result.qualifies
+    (requirement,) = result.programmes[1].requires
+    assert requirement.state == "not tested"
+    from tcup import report
+
+    line = report.programme_verdict(result.programmes[1])
+    assert line == (
+        "Would qualify for OpenStack Powered DNS add-on 2020.06; the mark also requires "
+        "OpenStack Powered Compute 2020.06, which this run does not test"
+    )
+    assert report.verdict(result).endswith(
+        "; the add-ons also require OpenStack Powered Compute 2020.06, which this run does not test"
+    )
+    entry = report.report_json(result)["programmes"][1]["requires"]
+    assert entry == [
+        {
+            "component": "os_powered_compute",
+            "guideline": "2020.06",
+            "name": "OpenStack Powered Compute",
+            "state": "not tested",
+            "missing_required": [],
+        }
+    ]
+    # an add-on scored alone tests no platform component either
+    alone = score(dns, dns.default_target, dict.fromkeys(names, "passed"))
+    assert alone.qualifies and alone.programmes[0].requires[0].state == "not tested"
+    # the target includes the component, but from another guideline than the add-on names
+    older = parse_guideline((require_interop() / "2019.11.json").read_bytes(), "2019.11.json")
+    other = score(older, "platform", {}, [dns])
+    assert other.programmes[1].requires[0].state == "not tested"
 
 
 def test_flagged_tests_are_excused_per_programme_as_today():
