@@ -86,8 +86,8 @@ def test_publish_needs_verification_a_product_and_the_owner(db: Session, world: 
     assert publishing.published(db) == []
     publishing.publish(db, vera, result)
     listed = publishing.published(db)
-    assert [(e.vendor, e.product, e.version, e.qualifies) for e in listed] == [
-        ("Vera Cloud", "Vera Public", "2026.1", True)
+    assert [(e.vendor, e.product, e.version, e.marks) for e in listed] == [
+        ("Vera Cloud", "Vera Public", "2026.1", ("platform 2020.06",))
     ]
     assert "c1" not in repr(listed)  # no cpid on the public page
     actions = [e.action for e in review.audit_trail(db, result.id)]
@@ -137,3 +137,79 @@ def test_only_a_qualifying_result_is_published(db: Session, world: dict) -> None
     # published before publishing checked it: the public page leaves it out
     result.published_at = result.created_at
     assert publishing.published(db) == []
+
+
+def _programme(name: str, guideline: str, qualifies: bool, requires: list | None = None) -> dict:
+    entry = {"name": name, "guideline": guideline, "qualifies": qualifies}
+    if requires is not None:
+        entry["requires"] = [{"component": "os_powered_compute", "state": s} for s in requires]
+    return entry
+
+
+PLATFORM = "OpenStack Powered Platform"
+DNS = "OpenStack Powered DNS add-on"
+HEAT = "OpenStack Powered Orchestration add-on"
+
+
+@pytest.mark.parametrize(
+    ("programmes", "expected"),
+    [
+        # every programme qualifies, the add-ons' compute component was tested here
+        (
+            [
+                _programme(PLATFORM, "2020.06", True),
+                _programme(DNS, "dns.2020.06", True, ["passed"]),
+                _programme(HEAT, "orchestration.2020.06", True, ["passed"]),
+            ],
+            [f"{PLATFORM} 2020.06", f"{DNS} 2020.06", f"{HEAT} 2020.06"],
+        ),
+        # an add-on failed: the target's mark (and the other add-on's) still stand
+        (
+            [
+                _programme(PLATFORM, "2020.06", True),
+                _programme(DNS, "dns.2020.06", False, ["passed"]),
+                _programme(HEAT, "orchestration.2020.06", True, ["passed"]),
+            ],
+            [f"{PLATFORM} 2020.06", f"{HEAT} 2020.06"],
+        ),
+        # Storage with DNS: the run did not test the compute component DNS requires,
+        # or the score predates requirements: no DNS mark from this run
+        (
+            [
+                _programme("OpenStack Powered Storage", "2020.06", True),
+                _programme(DNS, "dns.2020.06", True, ["not tested"]),
+                _programme(HEAT, "orchestration.2020.06", True),
+            ],
+            ["OpenStack Powered Storage 2020.06"],
+        ),
+        # the target fails: nothing is earned, whatever the add-ons did
+        (
+            [
+                _programme(PLATFORM, "2020.06", False),
+                _programme(DNS, "dns.2020.06", True, ["passed"]),
+            ],
+            [],
+        ),
+    ],
+)
+def test_marks_are_the_programmes_a_result_earns(
+    db: Session, world: dict, programmes: list, expected: list
+) -> None:
+    staff, vera = world["staff"], world["vera"]
+    every = all(p["qualifies"] for p in programmes)
+    result = _result(db, vera, qualifies=every)
+    result.score = {**result.score, "programmes": programmes}
+    assert review.marks(result) == expected
+    publishing.link_version(db, vera, result, world["version"].id)
+    review.move(db, result, staff, review.IN_REVIEW)
+    review.move(db, result, staff, review.VERIFIED, confirm_not_qualifying=not every)
+    assert publishing.can_publish(vera, result) == bool(expected)
+    if not expected:
+        with pytest.raises(errors.Conflict, match="cannot be published"):
+            publishing.publish(db, vera, result)
+        return
+    publishing.publish(db, vera, result)
+    (entry,) = publishing.published(db)
+    assert list(entry.marks) == expected
+    (event,) = [e for e in review.audit_trail(db, result.id) if e.action == "publish"]
+    assert event.details["marks"] == expected

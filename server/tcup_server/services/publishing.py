@@ -9,7 +9,9 @@
   guideline and target it claims.  Staff may withdraw a published submission.
 * The public listing shows only published, verified, qualifying submissions,
   and only what may be public: vendor, product, version, guideline, target,
-  verdict.
+  and the marks the submission earns (``review.marks``): its target's, and each
+  add-on that qualified with the platform component it requires.  An add-on
+  that failed does not keep the target's mark from being published.
 
 Who may do what is :mod:`tcup_server.services.access`; this module adds what
 the data must be like (names, duplicates, review state, qualification).
@@ -37,7 +39,7 @@ from tcup_server.models import (
 )
 from tcup_server.services import access
 from tcup_server.services.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tcup_server.services.review import VERIFIED, qualifies, record, verdict
+from tcup_server.services.review import VERIFIED, marks, record, verdict
 
 LOG = logging.getLogger(__name__)
 
@@ -233,7 +235,7 @@ def _publishable(result: Result) -> None:
             "link the submission to a product version before publishing it",
             hint="the public page lists products, so the submission needs one",
         )
-    if not qualifies(result):
+    if not marks(result):
         raise Conflict(
             f"this submission {verdict(result)} for guideline {result.guideline} "
             f"target {result.target}, so it cannot be published",
@@ -257,7 +259,8 @@ def publish(db: DbSession, actor: User, result: Result) -> None:
     access.check_publish(actor, result)
     _publishable(result)
     result.published_at = utcnow()
-    record(db, actor, result.id, "publish", details={"verdict": verdict(result)})
+    details = {"verdict": verdict(result), "marks": marks(result)}
+    record(db, actor, result.id, "publish", details=details)
 
 
 def unpublish(db: DbSession, actor: User, result: Result) -> None:
@@ -279,7 +282,7 @@ class PublishedEntry:
     version: str
     guideline: str
     target: str
-    qualifies: bool
+    marks: tuple[str, ...]  # what it earns: "OpenStack Powered Platform 2020.06", ...
     published_at: dt.datetime
 
 
@@ -293,17 +296,21 @@ def published(db: DbSession) -> list[PublishedEntry]:
         .where(Result.published_at.is_not(None), Result.review_state == VERIFIED)
         .order_by(Organization.name, Product.name, ProductVersion.version, Result.published_at)
     )
-    return [
-        PublishedEntry(
-            vendor=org.name,
-            product=product.name,
-            product_type=PRODUCT_TYPES.get(product.product_type, ""),
-            version=version.version or "",
-            guideline=result.guideline or "",
-            target=result.target or "",
-            qualifies=qualifies(result),
-            published_at=result.published_at,
+    entries = []
+    for result, version, product, org in rows:
+        earned = tuple(marks(result))
+        if not earned:  # published before publishing required it: never listed
+            continue
+        entries.append(
+            PublishedEntry(
+                vendor=org.name,
+                product=product.name,
+                product_type=PRODUCT_TYPES.get(product.product_type, ""),
+                version=version.version or "",
+                guideline=result.guideline or "",
+                target=result.target or "",
+                marks=earned,
+                published_at=result.published_at,
+            )
         )
-        for result, version, product, org in rows
-        if qualifies(result)  # published before publishing required it: never listed
-    ]
+    return entries

@@ -76,13 +76,50 @@ def qualifies(result: Result) -> bool:
     guideline (and the same guideline file).  An unscored result does not
     qualify.
     """
+    return result.qualifies is True and _own_score(result).get("qualifies") is True
+
+
+def _own_score(result: Result) -> dict:
+    """The stored score, if it was computed for the result's own guideline (and file)."""
     score = result.score or {}
-    return (
-        result.qualifies is True
-        and score.get("qualifies") is True
-        and score.get("guideline") == result.guideline
-        and score.get("guideline_sha256", result.guideline_sha256) == result.guideline_sha256
-    )
+    if score.get("guideline") != result.guideline:
+        return {}
+    if score.get("guideline_sha256", result.guideline_sha256) != result.guideline_sha256:
+        return {}
+    return score
+
+
+def marks(result: Result) -> list[str]:
+    """The programmes this result earns, by title ("OpenStack Powered Platform 2020.06").
+
+    The target's programme when it qualifies, then each add-on that qualifies and
+    whose required platform components this run tested and passed (an add-on
+    whose components it did not test proves nothing on its own).  A score stored
+    without programmes counts as the target's alone.  What publishing lists.
+    """
+    score = _own_score(result)
+    programmes = score.get("programmes") or []
+    if not programmes:
+        return [f"{result.target} {result.guideline}"] if qualifies(result) else []
+    target, *add_ons = programmes
+    if target.get("qualifies") is not True:
+        return []
+    earned = [_title(target)]
+    for add_on in add_ons:
+        requires = add_on.get("requires")
+        if (
+            add_on.get("qualifies") is True
+            and requires  # judged (scores stored before requirements were are not)
+            and all(r.get("state") == "passed" for r in requires)
+        ):
+            earned.append(_title(add_on))
+    return earned
+
+
+def _title(programme: dict) -> str:
+    guideline = str(programme.get("guideline") or "")
+    version = guideline.rsplit(".", 2)[-2:] if guideline.count(".") >= 2 else [guideline]
+    return f"{programme.get('name')} {'.'.join(version)}".strip()
 
 
 def verdict(result: Result) -> str:
