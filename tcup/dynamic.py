@@ -10,7 +10,10 @@ The first time, that second pass comes after the main run (:func:`rerun_skipped`
 The workspace then remembers which tests needed it (``KNOWN``, by name), and
 the next run starts them with dynamic credentials beside the main run
 (:func:`start_alongside`, :func:`join`), in a stestr repository of their own,
-instead of after it.  Both streams end up in ``results.subunit``;
+instead of after it.  The side run waits until the main run has its first
+result (:meth:`Alongside.open`): its stestr, worker imports and dynamic
+project and user would otherwise compete for the CPU with the main workers'
+start, which every test waits for.  Both streams end up in ``results.subunit``;
 ``manifest.json`` lists these tests under ``rerun_dynamic``.
 """
 
@@ -19,18 +22,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tcup import configure as configure_mod
 from tcup import execute as execute_mod
+from tcup.errors import RunError
 
 if TYPE_CHECKING:
     from tcup.cloud import Credentials
     from tcup.manifest import Manifest
+    from tcup.progress import Progress
 
 LOG = logging.getLogger(__name__)
 
@@ -71,9 +77,22 @@ class Alongside:
     stream: Path
     future: Future
     executor: ThreadPoolExecutor
+    #: set when the side run may start (the main run has begun, or is over)
+    gate: threading.Event = field(default_factory=threading.Event)
+    cancelled: bool = False
+
+    def open(self) -> None:
+        """Let the side run start (idempotent)."""
+        self.gate.set()
+
+    def cancel(self) -> None:
+        """The main run could not start: the side run never starts either."""
+        self.cancelled = True
+        self.gate.set()
 
     def close(self) -> None:
         """Wait until the side run has ended (however it ended)."""
+        self.gate.set()
         self.executor.shutdown(wait=True)
 
 
@@ -118,18 +137,48 @@ def start_alongside(
         file=stdout,
     )
     executor = ThreadPoolExecutor(1, thread_name_prefix="tcup-dynamic")
-    future = executor.submit(
-        execute_mod.execute,
-        configured.workspace,
-        dynamic_ids,
-        stream,
-        concurrency=1,
-        test_timeout=test_timeout,
-        conf_name=dynamic_conf.name,
-        load_list_name="tcup-dynamic-list.txt",
-        repo=_REPO,
-    )
-    return Alongside(tuple(ours), stream, future, executor)
+    gate = threading.Event()
+    alongside: Alongside
+
+    def side_run() -> execute_mod.ExecutionResult:
+        gate.wait()
+        if alongside.cancelled:
+            raise RunError("the main run did not start")
+        return execute_mod.execute(
+            configured.workspace,
+            dynamic_ids,
+            stream,
+            concurrency=1,
+            test_timeout=test_timeout,
+            conf_name=dynamic_conf.name,
+            load_list_name="tcup-dynamic-list.txt",
+            repo=_REPO,
+        )
+
+    alongside = Alongside(tuple(ours), stream, executor.submit(side_run), executor, gate)
+    return alongside
+
+
+class OpenOnFirstResult:
+    """A :class:`~tcup.progress.Progress` that lets ``alongside`` start at the main
+    run's first result (or at its end), and passes every event on to ``inner``."""
+
+    def __init__(self, inner: Progress, alongside: Alongside | None) -> None:
+        self.inner = inner
+        self.alongside = alongside
+
+    def start(self, total: int) -> None:
+        self.inner.start(total)
+
+    def test_done(self, test_id: str, status: str, duration: float | None) -> None:
+        if self.alongside is not None:
+            self.alongside.open()
+        self.inner.test_done(test_id, status, duration)
+
+    def finish(self) -> None:
+        if self.alongside is not None:
+            self.alongside.open()
+        self.inner.finish()
 
 
 def join(
@@ -141,6 +190,7 @@ def join(
     """Wait for the tests beside the main run; their stream follows the main one."""
     if alongside is None:
         return execution
+    alongside.open()  # (already open when the main run reported a result)
     try:
         again = alongside.future.result()
     finally:

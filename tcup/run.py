@@ -317,10 +317,13 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                         pass_stream,
                         concurrency=concurrency,
                         test_timeout=options.test_timeout,
-                        progress=execute_mod.progress_for(stdout),
+                        progress=dynamic_mod.OpenOnFirstResult(
+                            execute_mod.progress_for(stdout), alongside
+                        ),
                     )
                 finally:
                     if alongside is not None and execution is None:  # stestr did not start
+                        alongside.cancel()
                         alongside.close()
                 execution = dynamic_mod.join(alongside, execution, manifest, stdout)
                 execution = dynamic_mod.rerun_skipped(

@@ -24,6 +24,7 @@ from tcup import cloud as cloud_mod
 from tcup import configure as configure_mod
 from tcup import dynamic as dynamic_mod
 from tcup import execute as execute_mod
+from tcup import progress as progress_mod
 from tcup import run as run_mod
 from tcup.errors import ExitCode, InputError, RunError, UploadError
 from tcup.guidelines import parse_guideline
@@ -326,11 +327,29 @@ def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
     # the workspace remembers it: the next run starts it beside the others, not after them
     assert dynamic_mod.known(sample_workspace) == {skipped[0].split("[")[0]}
     said = io.StringIO()
+    side_list = sample_workspace / "tcup-dynamic-list.txt"  # written when the side run starts
+    side_list.unlink(missing_ok=True)
+    # a main run that cannot start: the side run never starts either
+    cancelled = dynamic_mod.start_alongside(configured, None, chosen, None, said)
+    assert cancelled is not None
+    cancelled.cancel()
+    cancelled.close()
+    with pytest.raises(RunError):
+        cancelled.future.result()
+    assert not side_list.exists()
     beside = dynamic_mod.start_alongside(configured, None, chosen, None, said)
     assert beside is not None and beside.ids == tuple(skipped)
     assert "beside the others" in said.getvalue()
     rest = [t for t in chosen if t not in beside.ids]
-    second = execute_mod.execute(sample_workspace, rest, tmp_path / "out2" / "results.subunit")
+    # the side run waits for the main run's first result before it starts
+    assert not beside.gate.wait(0.5) and not side_list.exists()
+    second = execute_mod.execute(
+        sample_workspace,
+        rest,
+        tmp_path / "out2" / "results.subunit",
+        progress=dynamic_mod.OpenOnFirstResult(progress_mod.PlainProgress(said), beside),
+    )
+    assert beside.gate.is_set()
     manifest2 = run_mod.manifest_mod.Manifest(guideline="g", guideline_sha256="0", target="t")
     joined = dynamic_mod.join(beside, second, manifest2, said)
     assert joined.statuses[skipped[0]] == "success" and joined.complete
