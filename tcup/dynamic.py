@@ -86,7 +86,8 @@ class Alongside:
         self.gate.set()
 
     def cancel(self) -> None:
-        """The main run could not start: the side run never starts either."""
+        """The main run could not start, or was interrupted: the side run never
+        starts (one that has started runs on)."""
         self.cancelled = True
         self.gate.set()
 
@@ -143,7 +144,7 @@ def start_alongside(
     def side_run() -> execute_mod.ExecutionResult:
         gate.wait()
         if alongside.cancelled:
-            raise RunError("the main run did not start")
+            raise RunError("the main run did not start, or was interrupted")
         return execute_mod.execute(
             configured.workspace,
             dynamic_ids,
@@ -161,7 +162,8 @@ def start_alongside(
 
 class OpenOnFirstResult:
     """A :class:`~tcup.progress.Progress` that lets ``alongside`` start at the main
-    run's first result (or at its end), and passes every event on to ``inner``."""
+    run's first result, and passes every event on to ``inner``.  (A main run that
+    reports nothing lets it start in :func:`join`, unless it was interrupted.)"""
 
     def __init__(self, inner: Progress, alongside: Alongside | None) -> None:
         self.inner = inner
@@ -176,8 +178,6 @@ class OpenOnFirstResult:
         self.inner.test_done(test_id, status, duration)
 
     def finish(self) -> None:
-        if self.alongside is not None:
-            self.alongside.open()
         self.inner.finish()
 
 
@@ -187,15 +187,27 @@ def join(
     manifest: Manifest,
     stdout: TextIO,
 ) -> execute_mod.ExecutionResult:
-    """Wait for the tests beside the main run; their stream follows the main one."""
+    """Wait for the tests beside the main run; their stream follows the main one.
+
+    An interrupted main run cancels a side run that has not started yet: it
+    then never starts, and the main run's result is returned as it is.
+    """
     if alongside is None:
         return execution
+    if execution.interrupted:
+        alongside.cancel()  # (no effect on a side run that has started: it is waited for)
     alongside.open()  # (already open when the main run reported a result)
     try:
         again = alongside.future.result()
+    except RunError:
+        if not alongside.cancelled:
+            raise
+        again = None  # cancelled before it started
     finally:
         alongside.close()
         _append(alongside.stream, execution.subunit_path)
+    if again is None:
+        return execution
     counts = ", ".join(f"{n} {s}" for s, n in execute_mod.summary(again).items())
     print(
         f"ran {len(again.planned)} with dynamic credentials: {counts or 'no result'}", file=stdout

@@ -9,6 +9,7 @@ are the real ones.  The same chain against the real cloud is in
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -361,6 +362,13 @@ def test_tests_skipped_on_made_accounts_run_again_with_dynamic_credentials(
     assert (
         dynamic_mod.rerun_skipped(configured, None, joined, None, manifest2, said, beside) is joined
     )
+    # a main run interrupted before its first result: the side run never starts
+    late = dynamic_mod.start_alongside(configured, None, chosen, None, said)
+    assert late is not None
+    side_list.unlink(missing_ok=True)
+    stopped = dataclasses.replace(second, interrupted=True)
+    assert dynamic_mod.join(late, stopped, manifest2, said) is stopped
+    assert late.cancelled and not side_list.exists() and manifest2.rerun_dynamic == skipped
     # application credentials: Tempest's dynamic credentials need a user name and password
     monkeypatch.setattr(configure_mod, "dynamic_variant", lambda configured, creds: None)
     said = io.StringIO()
