@@ -628,13 +628,9 @@ ENVELOPE_KIND = "envelope"
 ENVELOPE_TYPE = "application/vnd.tcup.submission+json"
 
 
-def covered(row: Result) -> dict[str, Any]:
-    """What the upload's signature covered: the body, or the envelope and its parts."""
-    return _covered(row.upload_sha256, {a.kind: a.sha256 for a in row.artefacts})
-
-
 def _covered(upload_sha256: str, digests: Mapping[str, str]) -> dict[str, Any]:
-    """``covered`` from the record's digest and its artefacts' (kind -> sha256)."""
+    """What the upload's signature covered (the body, or the envelope and its parts),
+    from the record's digest and its artefacts' (kind -> sha256)."""
     if ENVELOPE_KIND in digests:
         parts = {
             "results" if kind == ArtefactKind.UPLOAD.value else kind: sha
@@ -646,33 +642,32 @@ def _covered(upload_sha256: str, digests: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _receipt(ctx: IngestContext, row: Result, replayed: bool = False) -> Receipt:
-    fields = {
-        "test_id": row.id,
-        "url": ctx.result_url(row.id),
-        "sha256": row.upload_sha256,
-        "created_at": row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+    """The receipt of a stored record."""
+    record = {
+        "id": row.id,
+        "upload_sha256": row.upload_sha256,
+        "created_at": row.created_at,
         "key_fingerprint": row.key_fingerprint,
-        "covered": covered(row),
     }
-    return _signed(ctx, fields, replayed)
+    return _receipt_of(ctx, record, {a.kind: a.sha256 for a in row.artefacts}, replayed)
 
 
-def _new_receipt(
-    ctx: IngestContext, result: Mapping[str, Any], artefacts: Iterable[Mapping[str, Any]]
+def _receipt_of(
+    ctx: IngestContext,
+    record: Mapping[str, Any],
+    digests: Mapping[str, str],
+    replayed: bool = False,
 ) -> Receipt:
-    """The receipt of the record just stored, from the values inserted."""
+    """The signed receipt of a record (its column values: a stored row's, or those
+    just inserted) and its artefacts' digests (kind -> sha256)."""
     fields = {
-        "test_id": result["id"],
-        "url": ctx.result_url(result["id"]),
-        "sha256": result["upload_sha256"],
-        "created_at": result["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
-        "key_fingerprint": result["key_fingerprint"],
-        "covered": _covered(result["upload_sha256"], {a["kind"]: a["sha256"] for a in artefacts}),
+        "test_id": record["id"],
+        "url": ctx.result_url(record["id"]),
+        "sha256": record["upload_sha256"],
+        "created_at": record["created_at"].strftime("%Y-%m-%d %H:%M:%S"),
+        "key_fingerprint": record["key_fingerprint"],
+        "covered": _covered(record["upload_sha256"], digests),
     }
-    return _signed(ctx, fields)
-
-
-def _signed(ctx: IngestContext, fields: dict[str, Any], replayed: bool = False) -> Receipt:
     signature = signing.sign(receipt_payload(fields), ctx.receipt_key)
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
 
@@ -839,7 +834,7 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         _cleanup(ctx.store, objects, writing)
         raise
     LOG.info("stored result %s (%d tests, owner %s)", result_id, len(checked.names), scope)
-    return _new_receipt(ctx, result, artefacts)
+    return _receipt_of(ctx, result, {a["kind"]: a["sha256"] for a in artefacts})
 
 
 def _cleanup(store: ArtefactStore, keys: Iterable[str], writing: Future[None]) -> None:
