@@ -12,9 +12,13 @@ test worker there are:
 * two accounts with the member role (and the object-storage operator role),
   each in its own project: a class's ``primary`` and ``alt`` (or ``operator``
   and ``operator_alt``) credentials;
-* one account with only the reader role, in the first of those projects;
+* one account with only the reader role, in the first of those projects,
+  unless every planned test is an object-storage or identity test (their
+  Tempest classes never ask for a reader, and each account costs Keystone a
+  bcrypt hash to make and more to log in with);
 * one account with only the reseller-admin role when the cloud has object
-  storage and that role exists.
+  storage and that role exists, also in the first project (Swift lets a
+  reseller admin into any account, so it needs no project of its own).
 
 Every name starts with ``tcup-<run id>-``, every project says in its
 description which tcup run made it, and the passwords are random and never
@@ -128,9 +132,22 @@ def layout(
         if reader:
             specs.append(AccountSpec(f"{prefix}-{worker}r", first, (READER_ROLE,)))
         if reseller:
-            name = f"{prefix}-{worker}s"
-            specs.append(AccountSpec(name, name, (RESELLER_ROLE,)))
+            specs.append(AccountSpec(f"{prefix}-{worker}s", first, (RESELLER_ROLE,)))
     return specs
+
+
+#: catalog services whose Tempest classes ask for no reader credentials
+_NO_READER_SERVICES = frozenset({"object-store", "identity"})
+
+
+def needs_reader(services: Iterable[str]) -> bool:
+    """Whether tests of these catalog services may ask for ``project_reader`` credentials.
+
+    Tempest's compute, network, volume and image classes do; its object-storage
+    classes ask for operators and a reseller, and the identity classes an
+    interoperability guideline holds ask only for a primary.
+    """
+    return any(service not in _NO_READER_SERVICES for service in services)
 
 
 def run_prefix() -> str:
@@ -149,6 +166,7 @@ def provision(
     prefix: str | None = None,
     sweep: Sequence[str] = (),
     project_networks: bool = False,
+    reader: bool = True,
 ) -> Pool:
     """Make the pool with the admin connection ``conn`` and write ``path`` (mode 0600).
 
@@ -156,7 +174,8 @@ def provision(
     was made so far is removed again before the error is raised.  ``sweep``
     names the services (``compute``, ``network``, ``block-storage``) whose
     leftovers :func:`remove` deletes; ``project_networks`` gives every project
-    a network and subnet of its own (they are swept with the project).
+    a network and subnet of its own (they are swept with the project);
+    ``reader`` False makes no reader accounts (see :func:`needs_reader`).
     """
     from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as os_exc
@@ -165,7 +184,7 @@ def provision(
     pool = Pool(path=path, sweep=tuple(sweep))
     try:
         domain_obj = _domain(conn, domain)
-        roles = {name: conn.identity.find_role(name) for name in _role_names(operator_role)}
+        roles = _roles(conn, _role_names(operator_role))
         if roles.get(MEMBER_ROLE) is None:
             raise PreflightError(
                 f"the cloud has no '{MEMBER_ROLE}' role, so tcup cannot make test accounts",
@@ -177,7 +196,7 @@ def provision(
             prefix,
             concurrency,
             operator_role=operator_role,
-            reader=roles.get(READER_ROLE) is not None,
+            reader=reader and roles.get(READER_ROLE) is not None,
             reseller=object_storage and roles.get(RESELLER_ROLE) is not None,
         )
         # Keystone hashes every password (a quarter second of bcrypt), so the
@@ -400,6 +419,12 @@ def write_accounts_file(path: Path, accounts: Iterable[Account]) -> Path:
 
 def _role_names(operator_role: str) -> Sequence[str]:
     return tuple(dict.fromkeys((MEMBER_ROLE, operator_role, READER_ROLE, RESELLER_ROLE)))
+
+
+def _roles(conn: Any, names: Iterable[str]) -> dict[str, Any]:
+    """The roles called ``names`` (None for a missing one), from one listing."""
+    by_name = {role.name: role for role in conn.identity.roles()}
+    return {name: by_name.get(name) for name in names}
 
 
 def _domain(conn: Any, name: str | None) -> Any:

@@ -576,6 +576,7 @@ def _made_accounts(
         project_networks=bool(
             compute and info.has_service("network") and not compute.networks.shared
         ),
+        reader=accounts_mod.needs_reader(needed),
     )
     try:
         yield _Making(path, future, concurrency, stdout)

@@ -24,7 +24,7 @@ class FakeIdentity:
     """Just enough of openstacksdk's identity proxy; records what exists."""
 
     def __init__(self, roles=("member", "reader", "ResellerAdmin"), fail_on_user: int = 0):
-        self.roles = {name: SimpleNamespace(id=f"role-{name}", name=name) for name in roles}
+        self._roles = {name: SimpleNamespace(id=f"role-{name}", name=name) for name in roles}
         self.users: dict[str, SimpleNamespace] = {}
         self.projects: dict[str, SimpleNamespace] = {}
         self.assignments: list[tuple[str, str, str]] = []
@@ -38,8 +38,8 @@ class FakeIdentity:
     def get_domain(self, ident):  # noqa: ANN001, ANN201
         return SimpleNamespace(id=ident, name="Default")
 
-    def find_role(self, name):  # noqa: ANN001, ANN201
-        return self.roles.get(name)
+    def roles(self):  # noqa: ANN201
+        return iter(self._roles.values())
 
     def create_project(self, name, domain_id, description):  # noqa: ANN001, ANN201
         project = SimpleNamespace(id=f"p{next(self._ids)}", name=name, description=description)
@@ -81,6 +81,8 @@ def test_layout_gives_each_worker_two_members_a_reader_and_a_reseller() -> None:
         "tcup-x-1s",
         "tcup-x-2s",
     ]
+    # a reseller admin may use any account: it shares the worker's first project
+    assert [s.project for s in specs if s.roles == ("ResellerAdmin",)] == ["tcup-x-1a", "tcup-x-2a"]
     assert len(accounts.layout("tcup-x", 3)) == 9  # no reseller without object storage
 
 
@@ -104,6 +106,24 @@ def test_no_reader_role_means_no_reader_accounts(tmp_path: Path) -> None:
     identity = FakeIdentity(roles=("member",))
     pool = accounts.provision(_conn(identity), tmp_path / "a.yaml", 1, object_storage=True)
     assert [a.roles for a in pool.accounts] == [("member",), ("member",)]
+
+
+def test_a_storage_run_makes_no_reader_accounts(tmp_path: Path) -> None:
+    identity = FakeIdentity()
+    pool = accounts.provision(
+        _conn(identity), tmp_path / "a.yaml", 2, object_storage=True, reader=False
+    )
+    assert sorted(a.roles for a in pool.accounts).count(("ResellerAdmin",)) == 2
+    assert len(pool.accounts) == len(identity.users) == 6
+    assert len(identity.projects) == 4  # two per worker: primary and alt
+    assert not [a for a in pool.accounts if a.roles == ("reader",)]
+
+
+def test_only_object_storage_and_identity_tests_go_without_a_reader() -> None:
+    assert not accounts.needs_reader(["object-store", "identity"])
+    assert not accounts.needs_reader([])
+    for service in ("compute", "network", "block-storage", "image", "dns", "orchestration"):
+        assert accounts.needs_reader(["object-store", service]), service
 
 
 def test_a_cloud_without_member_role_is_a_clear_error(tmp_path: Path) -> None:
