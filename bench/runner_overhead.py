@@ -93,9 +93,38 @@ def heavy(lock: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def busy_fraction(seconds: float = 1.0) -> float:
+    """The share of CPU time not idle over the next ``seconds``, all cores together."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # idle + iowait
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def settle(limit: float = 30.0, busy: float = 0.15) -> None:
+    """Wait (at most ``limit`` seconds) until the cloud is done with the previous run.
+
+    Swift's updaters and replicators, Keystone's and the other services' periodic
+    work go on for seconds after a run; every measured run starts after them, so
+    that no run pays for the one before it.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        if busy_fraction() < busy:
+            break
+    print(f"   cloud settled after {time.monotonic() - start:.1f} s", flush=True)
+
+
 def timed(label: str, lock: Path | None, fn: Callable[[], object]) -> tuple[float, object]:
     print(f"-- {label} ...", flush=True)
     with heavy(lock):
+        settle()
         start = time.monotonic()
         value = fn()
         took = time.monotonic() - start
