@@ -180,6 +180,7 @@ def provision(
     from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as os_exc
 
+    started = time.monotonic()
     prefix = prefix or run_prefix()
     pool = Pool(path=path, sweep=tuple(sweep))
     try:
@@ -232,7 +233,12 @@ def provision(
     except BaseException:
         remove(conn, pool)
         raise
-    LOG.info("made %d Tempest test accounts (%s-*)", len(pool.accounts), prefix)
+    LOG.info(
+        "made %d Tempest test accounts (%s-*) in %.1f s",
+        len(pool.accounts),
+        prefix,
+        time.monotonic() - started,
+    )
     return pool
 
 

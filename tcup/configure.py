@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,10 +195,14 @@ def configure(
     log_path = workspace / "tempestconf.log"
     env = tempestconf_env(os.environ)
     env.setdefault("HOME", str(workspace))
+    started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.run(
             cmd, cwd=workspace, stdout=log, stderr=subprocess.STDOUT, env=env, check=False
         )
+    LOG.info(
+        "python-tempestconf ended in %.1f s (exit %d)", time.monotonic() - started, proc.returncode
+    )
     if proc.returncode != 0 or not conf.is_file():
         detail = redact_text(_tail(log_path.read_text(errors="replace")), secrets)
         raise PreflightError(
