@@ -69,6 +69,10 @@ def remember(workspace: Path, test_ids: Iterable[str]) -> None:
         tmp.replace(Path(workspace) / KNOWN)
 
 
+class NotStarted(RunError):
+    """The side run was cancelled before it started (a RunError of a started one is not)."""
+
+
 @dataclass
 class Alongside:
     """Tests running with dynamic credentials on a thread, beside the main run."""
@@ -144,7 +148,7 @@ def start_alongside(
     def side_run() -> execute_mod.ExecutionResult:
         gate.wait()
         if alongside.cancelled:
-            raise RunError("the main run did not start, or was interrupted")
+            raise NotStarted("the main run did not start, or was interrupted")
         return execute_mod.execute(
             configured.workspace,
             dynamic_ids,
@@ -199,9 +203,7 @@ def join(
     alongside.open()  # (already open when the main run reported a result)
     try:
         again = alongside.future.result()
-    except RunError:
-        if not alongside.cancelled:
-            raise
+    except NotStarted:
         again = None  # cancelled before it started
     finally:
         alongside.close()
