@@ -11,6 +11,10 @@ What RefStack and refstack-client agree on (see ``../shared/docs/refstack-protoc
 * a key is registered with a self-signature over the ASCII bytes ``signature``;
 * API calls may carry an RS256 JWT with the claims ``user_openid`` and ``exp``.
 
+A TCUP server also signs the receipts it answers uploads with: with an
+Ed25519 key (a server made before signs with RSA, as above); see
+:func:`sign_receipt` and :func:`verify_receipt`.
+
 This module is pure (no network, no CLI): the server reuses ``verify``,
 ``fingerprint``, ``refstack_key_id`` and ``verify_bearer_token``.
 """
@@ -29,7 +33,7 @@ from pathlib import Path
 import jwt
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from tcup.errors import InputError
 from tcup.files import write_private
@@ -276,6 +280,56 @@ def verify(body: bytes, signature_hex: str, public_key_line: str) -> None:
 def self_signature(key: rsa.RSAPrivateKey) -> str:
     """The hex signature over ``b"signature"`` that RefStack's key registration wants."""
     return sign(SELF_SIGNATURE_DATA, key)
+
+
+# ---------------------------------------------------------------------- receipts
+
+#: the key a server signs receipts with: Ed25519, or RSA on a server made before
+ReceiptKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
+RECEIPT_ALGORITHMS = {"ssh-ed25519": "Ed25519", "ssh-rsa": "RSASSA-PKCS1-v1_5-SHA256"}
+
+
+def receipt_algorithm(key: ReceiptKey) -> str:
+    """How receipts signed with ``key`` are signed, as the server's key endpoint says it."""
+    return (
+        "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else RECEIPT_ALGORITHMS["ssh-rsa"]
+    )
+
+
+def sign_receipt(payload: bytes, key: ReceiptKey) -> str:
+    """The hex signature of a receipt's payload: Ed25519, else as :func:`sign`."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return key.sign(payload).hex()
+    return sign(payload, key)
+
+
+def receipt_key_line(key: ReceiptKey, comment: str) -> str:
+    """The OpenSSH public key line of a receipt key (``ssh-ed25519 ...`` or ``ssh-rsa ...``)."""
+    line = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return f"{line.decode('ascii')} {comment}"
+
+
+def verify_receipt(payload: bytes, signature_hex: str, public_key_line: str) -> None:
+    """Check a receipt's signature against the server's key line; ``SignatureError`` if not."""
+    try:
+        signature = binascii.a2b_hex(signature_hex.strip())
+        key = serialization.load_ssh_public_key(public_key_line.strip().encode("utf-8"))
+    except (ValueError, UnsupportedAlgorithm, UnicodeError, binascii.Error, TypeError) as exc:
+        raise SignatureError("malformed receipt signature or server key") from exc
+    try:
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            key.verify(signature, payload)
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, payload, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            raise SignatureError("a receipt key is Ed25519 or RSA")
+    except InvalidSignature as exc:
+        raise SignatureError(
+            "receipt signature verification failed: the receipt was changed, "
+            "or another key signed it"
+        ) from exc
 
 
 # ----------------------------------------------------------------- bearer tokens

@@ -2,7 +2,8 @@
 
 Both come from configuration when given (``artefact_key`` base64), else from
 files under ``keys_dir`` created on first use with mode 0600:
-``artefact.key`` (32 random bytes, base64) and ``receipt-key.pem`` (RSA).
+``artefact.key`` (32 random bytes, base64) and ``receipt-key.pem`` (Ed25519;
+a server made before keeps signing with its RSA key, which still loads).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tcup import signing
 from tcup.errors import InputError
@@ -24,11 +26,15 @@ from tcup_server.settings import ServerSettings
 @dataclass(frozen=True)
 class ServerKeys:
     artefact_key: bytes
-    receipt_key: rsa.RSAPrivateKey
+    receipt_key: signing.ReceiptKey
 
     @property
     def receipt_public_key(self) -> str:
-        return signing.public_key_line(self.receipt_key, "tcup-server")
+        return signing.receipt_key_line(self.receipt_key, "tcup-server")
+
+    @property
+    def receipt_algorithm(self) -> str:
+        return signing.receipt_algorithm(self.receipt_key)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -70,6 +76,31 @@ def load_keys(settings: ServerSettings, create: bool = True) -> ServerKeys:
     if not pem.exists():
         if not create:
             raise InputError(f"no receipt key at '{pem}'", hint="run `tcup-server db upgrade`")
+        key = ed25519.Ed25519PrivateKey.generate()
         with contextlib.suppress(FileExistsError):
-            _write_private(pem, signing.private_key_pem(signing.generate_key(3072)))
-    return ServerKeys(artefact_key=artefact, receipt_key=signing.load_private_key(pem))
+            _write_private(
+                pem,
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                ),
+            )
+    return ServerKeys(artefact_key=artefact, receipt_key=load_receipt_key(pem))
+
+
+def load_receipt_key(path: Path) -> signing.ReceiptKey:
+    """The receipt key in ``path``: Ed25519, or the RSA key of a server made before."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"receipt key '{path}' is not an unencrypted PEM private key",
+            hint="restore it from your backup, or move it away to make a new one "
+            "(receipts already given then no longer check against the server key)",
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read receipt key '{path}': {exc.strerror}") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
+        raise InputError(f"receipt key '{path}' is neither Ed25519 nor RSA")
+    return key

@@ -53,7 +53,7 @@ class Actor:
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory) -> Path:
-    """Server keys shared by all tests (an RSA receipt key takes seconds to generate)."""
+    """Server keys shared by all tests."""
     return tmp_path_factory.mktemp("server-keys")
 
 

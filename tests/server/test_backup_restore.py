@@ -116,7 +116,9 @@ def check_restored(
         assert gone.status_code == 404
         key = requests.get(f"{restored.url}/v1/tcup/server-key", timeout=30).json()
         assert key["public_key"] == server_key
-        signing.verify(receipt_payload(kept.receipt), kept.receipt["receipt_signature"], server_key)
+        signing.verify_receipt(
+            receipt_payload(kept.receipt), kept.receipt["receipt_signature"], server_key
+        )
         ready = requests.get(f"{restored.url}/health/ready", timeout=30)
         assert ready.status_code == 200, ready.text
     finally:

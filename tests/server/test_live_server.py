@@ -43,7 +43,7 @@ def detail(server, vendor, test_id: str) -> requests.Response:
 
 def verify_receipt(server, receipt: up.Receipt) -> None:
     server_key = requests.get(f"{server.url}/v1/tcup/server-key", timeout=30).json()["public_key"]
-    signing.verify(receipt_payload(receipt.response), receipt.receipt_signature, server_key)
+    signing.verify_receipt(receipt_payload(receipt.response), receipt.receipt_signature, server_key)
 
 
 def test_tcup_upload_is_scored_and_readable_with_a_bearer_jwt(live_server, live_vendor):

@@ -31,7 +31,7 @@ def test_refstack_client_upload_is_stored_and_receipt_is_signed(client, actors, 
     assert receipt["sha256"] == hashlib.sha256(body).hexdigest()
     assert receipt["key_fingerprint"] == signing.fingerprint(headers["X-Public-Key"])
     server_key = client.get("/v1/tcup/server-key").json()["public_key"]
-    signing.verify(receipt_payload(receipt), receipt["receipt_signature"], server_key)
+    signing.verify_receipt(receipt_payload(receipt), receipt["receipt_signature"], server_key)
 
     detail = client.get(f"/v1/results/{receipt['test_id']}", headers=actors["vendor_a"].headers)
     assert detail.status_code == 200
@@ -283,7 +283,7 @@ def test_native_submission_is_scored_from_its_signed_manifest(client, actors, ap
         name: hashlib.sha256(data).hexdigest() for name, data in parts.items()
     }
     server_key = client.get("/v1/tcup/server-key").json()["public_key"]
-    signing.verify(receipt_payload(receipt), receipt["receipt_signature"], server_key)
+    signing.verify_receipt(receipt_payload(receipt), receipt["receipt_signature"], server_key)
     test_id = receipt["test_id"]
     data = client.get(f"/v1/results/{test_id}", headers=actors["vendor_b"].headers).json()
     assert data["target"] == "object" and data["score_basis"] == "states"

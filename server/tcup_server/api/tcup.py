@@ -77,11 +77,12 @@ async def upload_extended(request: Request) -> JSONResponse:
 @router.get("/server-key")
 def server_key(request: Request) -> dict[str, Any]:
     """The public key that signs receipts, and what the signature covers."""
-    line = get_state(request).keys.receipt_public_key
+    keys = get_state(request).keys
+    line = keys.receipt_public_key
     return {
         "public_key": line,
         "fingerprint": signing.fingerprint(line),
-        "algorithm": "RSASSA-PKCS1-v1_5-SHA256",
+        "algorithm": keys.receipt_algorithm,
         "receipt_fields": list(RECEIPT_FIELDS),
         "payload": "JSON of receipt_fields, sorted keys, separators (',', ':'), UTF-8",
     }

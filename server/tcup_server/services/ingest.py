@@ -128,7 +128,7 @@ class IngestContext:
     sessions: sessionmaker[Session]
     store: ArtefactStore
     guidelines: GuidelineDirectory
-    receipt_key: Any  # RSA private key
+    receipt_key: signing.ReceiptKey
     result_url: Callable[[str], str]
     allow_anonymous: bool = False
     default_guideline: str = "2020.06"
@@ -668,7 +668,7 @@ def _receipt_of(
         "key_fingerprint": record["key_fingerprint"],
         "covered": _covered(record["upload_sha256"], digests),
     }
-    signature = signing.sign(receipt_payload(fields), ctx.receipt_key)
+    signature = signing.sign_receipt(receipt_payload(fields), ctx.receipt_key)
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
 
 
