@@ -147,6 +147,7 @@ class _Checked:
     artefacts: dict[str, tuple[bytes, str]]  # kind -> (bytes, content type)
     signed_sha256: str  # digest of what the signature covers (the body, or the envelope)
     signed_digest: str | None  # identity of a signed upload: key + signed_sha256
+    earlier: str | None  # the id of the record this signed content already has
     guideline: str | None  # None: the server's default
     target: str | None
     add_ons: tuple[str, ...]
@@ -275,19 +276,27 @@ def _refuse_unsigned_metadata(upload: Upload) -> None:
         )
 
 
-def _owner(session: Session, fingerprint: str | None, allow_anonymous: bool) -> int | None:
+def _owner(
+    session: Session, fingerprint: str | None, allow_anonymous: bool, signed_digest: str | None
+) -> tuple[int | None, str | None]:
+    """The uploader's user id, and the id of the record this signed content already has.
+
+    One query for the key, its user and the earlier record: most uploads are new,
+    and asking for both at once saves each of them a round trip to the database.
+    """
     if fingerprint is None:
         if not allow_anonymous:
             raise IngestRefused(401, "Unauthorized", ANONYMOUS_DISABLED)
-        return None
+        return None, None
+    earlier = select(Result.id).where(Result.signed_digest == signed_digest).scalar_subquery()
     key = session.execute(
-        select(PubKey.user_id, User.disabled_at)  # one query for the key and its user
+        select(PubKey.user_id, User.disabled_at, earlier.label("earlier"))
         .join(PubKey.user)
         .where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
     ).first()
     if key is None or key.disabled_at is not None:
         raise IngestRefused(401, "Unauthorized", KEY_NOT_FOUND)
-    return key.user_id
+    return key.user_id, key.earlier
 
 
 def _read_manifest(data: bytes) -> dict[str, Any]:
@@ -431,7 +440,9 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
     names = _check_names(body, ctx.max_tests)
     if not names:
         raise IngestRefused(400, "Uploaded results must contain at least one passing test.")
-    owner_id = _owner(session, fingerprint, ctx.allow_anonymous)
+    signed_sha = hashlib.sha256(signed_bytes).hexdigest()
+    signed_digest = _signed_digest(fingerprint, signed_sha)
+    owner_id, earlier = _owner(session, fingerprint, ctx.allow_anonymous, signed_digest)
 
     if manifest is not None:
         guideline, target = manifest["guideline"], manifest["target"]
@@ -464,7 +475,6 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
         artefacts[ArtefactKind.UPLOAD.value] = (upload.body, "application/json")
     if upload.kind == "subunit":
         body = {**body, "cpid": upload.cpid}
-    signed_sha = hashlib.sha256(signed_bytes).hexdigest()
     return _Checked(
         body=body,
         names=names,
@@ -472,7 +482,8 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
         owner_id=owner_id,
         artefacts=artefacts,
         signed_sha256=signed_sha,
-        signed_digest=_signed_digest(fingerprint, signed_sha),
+        signed_digest=signed_digest,
+        earlier=earlier,
         guideline=guideline,
         target=target,
         add_ons=tuple(add_ons),
@@ -672,10 +683,16 @@ def _receipt_of(
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
 
 
-def _signed_replay(ctx: IngestContext, session: Session, digest: str) -> Receipt | None:
-    """The first record of this signed content, whatever the Idempotency-Key said."""
-    row = session.scalar(select(Result).where(Result.signed_digest == digest))
+def _signed_replay(ctx: IngestContext, session: Session, result_id: str) -> Receipt | None:
+    """The receipt of record ``result_id``, the first of some signed content, whatever
+    the Idempotency-Key said (None if it has been deleted since)."""
+    row = session.get(Result, result_id)
     return _receipt(ctx, row, replayed=True) if row is not None else None
+
+
+def _earlier(session: Session, digest: str) -> str | None:
+    """The id of the record of this signed content, if there is one."""
+    return session.scalar(select(Result.id).where(Result.signed_digest == digest))
 
 
 def _replay(
@@ -709,7 +726,8 @@ def _repeated(
     """The receipt of the record an upload repeats: by its signed content when signed,
     else by its Idempotency-Key; None for a new upload."""
     if signed_digest is not None:
-        return _signed_replay(ctx, session, signed_digest)
+        earlier = _earlier(session, signed_digest)
+        return _signed_replay(ctx, session, earlier) if earlier else None
     return _replay(ctx, session, scope, key, request_sha)
 
 
@@ -729,7 +747,10 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
     request_sha = checked.signed_sha256
     scope = "anonymous"
     key = upload.idempotency_key or request_sha
-    replay = _repeated(ctx, session, checked.signed_digest, scope, key, request_sha)
+    if checked.signed_digest is not None:  # the owner's lookup looked for it
+        replay = _signed_replay(ctx, session, checked.earlier) if checked.earlier else None
+    else:
+        replay = _replay(ctx, session, scope, key, request_sha)
     if replay is not None:
         session.commit()
         return replay
