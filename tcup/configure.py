@@ -319,7 +319,9 @@ def _configured(info: CloudInfo, service: str) -> bool:
 
 
 def tempestconf_command(info: CloudInfo) -> list[str]:
-    """``discover-tempest-config``, or :mod:`tcup.tempestconf` hiding some catalog types.
+    """:mod:`tcup.tempestconf` (python-tempestconf hiding some catalog types, and
+    quicker to find its own service classes), or ``discover-tempest-config``
+    itself when it belongs to another Python and nothing is hidden.
 
     Hidden are the endpoints that do not answer, the types that have
     endpoints only in other regions (python-tempestconf finds services in
@@ -329,7 +331,7 @@ def tempestconf_command(info: CloudInfo) -> list[str]:
     tool = _tool("discover-tempest-config")
     unneeded = unneeded_types(info)
     hidden = sorted({*info.unreachable, *info.other_regions, *unneeded})
-    if not hidden:
+    if not hidden and importlib.util.find_spec("config_tempest") is None:
         return [tool]
     from tcup.tempestconf import SKIP_OPTION
 

@@ -13,6 +13,11 @@ tempestconf discovers, so Tempest is configured as if they were absent
 Everything after ``--`` goes to ``discover-tempest-config`` unchanged.  This
 module is started as a separate process; tcup itself never imports
 python-tempestconf.
+
+It also finds tempestconf's service classes faster: upstream lists them with
+``pyclbr``, which parses every module of ``config_tempest.services`` and each
+module those import (about 0.4 s) before importing them anyway; importing them
+and taking the classes they define gives the same list.
 """
 
 from __future__ import annotations
@@ -47,9 +52,53 @@ def hide_services(skipped: set[str]) -> None:
     Services.get_available_services = get_available_services
 
 
+def service_classes() -> list[type]:
+    """The subclasses of tempestconf's ``Service`` that its service modules define,
+    module by module and in the order they are defined: what upstream's
+    ``Services.service_classes`` lists."""
+    import importlib
+    import pkgutil
+
+    import config_tempest.services as package
+    from config_tempest.services.base import Service
+
+    found: list[type] = []
+    modules = pkgutil.walk_packages(package.__path__, package.__name__ + ".", onerror=_ignore)
+    for module_info in modules:
+        module = importlib.import_module(module_info.name)
+        found += [
+            item
+            for item in vars(module).values()
+            if isinstance(item, type)
+            and item.__module__ == module_info.name
+            and issubclass(item, Service)
+        ]
+    return found
+
+
+def _ignore(_name: str) -> None:
+    """Upstream's walk over the service modules ignores a package it cannot import."""
+
+
+def find_classes_by_import() -> None:
+    """Make ``Services`` list its service classes with :func:`service_classes`."""
+    from config_tempest.services.services import Services
+
+    if not isinstance(vars(Services).get("service_classes"), property):
+        return  # another tempestconf: leave its discovery alone
+
+    def listed(self):  # noqa: ANN001, ANN202
+        if not self._service_classes:
+            self._service_classes = service_classes()
+        return self._service_classes
+
+    Services.service_classes = property(listed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     skipped, args = split_argv(sys.argv[1:] if argv is None else argv)
     hide_services(skipped)
+    find_classes_by_import()
     from config_tempest import main as tempestconf
 
     sys.argv = ["discover-tempest-config", *args]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import configparser
+import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -249,10 +251,9 @@ def test_dynamic_variant_turns_the_made_accounts_conf_into_dynamic_credentials(
 
 
 def test_tempestconf_is_told_to_leave_out_endpoints_that_do_not_answer() -> None:
-    import sys
 
     alive = _info({"identity": "i", "object-store": "o"})
-    assert configure.tempestconf_command(alive)[0].endswith("discover-tempest-config")
+    assert configure.tempestconf_command(alive) == [sys.executable, "-m", "tcup.tempestconf", "--"]
     dead = make_cloud_info(
         services={"compute": "c", "placement": "p"},
         unreachable={"placement": "connection refused", "compute": "connection timed out"},
@@ -271,7 +272,6 @@ def test_tempestconf_is_told_to_leave_out_endpoints_that_do_not_answer() -> None
 
 
 def test_tempestconf_is_told_to_leave_out_services_of_other_regions() -> None:
-    import sys
 
     info = make_cloud_info(
         region="StorageOnly",
@@ -302,6 +302,54 @@ def test_tempestconf_wrapper_splits_its_own_options_from_tempestconf_args() -> N
     assert skipped == {"compute", "volumev3"} and args == ["--create", "--out", "x"]
     with pytest.raises(SystemExit, match="usage"):
         tempestconf.split_argv(["--bogus", "x", "--"])
+
+
+def test_tempestconf_runs_as_it_is_when_it_belongs_to_another_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    alive = _info({"identity": "i", "object-store": "o"})
+    assert configure.tempestconf_command(alive)[0].endswith("discover-tempest-config")
+
+
+def test_tempestconf_wrapper_finds_the_service_classes_upstream_finds() -> None:
+    # in a Python of its own: upstream's pyclbr walk trips over pytest's import hook
+    script = """
+import json
+from config_tempest.services.services import Services
+from tcup import tempestconf
+upstream = Services.__new__(Services)
+upstream._service_classes = []
+names = lambda classes: [f"{c.__module__}.{c.__qualname__}" for c in classes]
+ours = tempestconf.service_classes()
+print(json.dumps([names(Services.service_classes.fget(upstream)), names(ours)]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    expected, found = json.loads(done.stdout.splitlines()[-1])
+    assert "config_tempest.services.object_storage.ObjectStorageService" in expected
+    assert len(expected) > 20  # compute, identity, network, object storage ...
+    assert found == expected
+
+
+def test_tempestconf_wrapper_makes_services_use_its_service_classes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from config_tempest.services.services import Services
+
+    from tcup import tempestconf
+
+    monkeypatch.setattr(Services, "service_classes", Services.service_classes)
+    monkeypatch.setattr(tempestconf, "service_classes", lambda: [int, str])
+    tempestconf.find_classes_by_import()
+    services = Services.__new__(Services)
+    services._service_classes = []
+    assert services.service_classes == [int, str]
+    services._service_classes = [float]  # listed once per Services, as upstream does
+    assert services.service_classes == [float]
 
 
 def test_extension_lists_are_sorted_so_the_same_cloud_gives_the_same_conf(tmp_path: Path) -> None:
