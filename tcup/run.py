@@ -250,109 +250,127 @@ def run(options: RunOptions, stdout: TextIO) -> int:
     add_on_run: addons_mod.AddOnRun | None = None
     load_ids: list[str] = []
     secrets: tuple[str, ...] = ()
-    # the workspace lock and the accounts tcup made, from configure to the end of execute
-    held = contextlib.ExitStack()
-    try:
-        if runnable:
-            workspace = options.workspace or default_workspace(creds)
-            held.enter_context(workspace_lock(workspace))
-            concurrency = options.concurrency or execute_mod.default_concurrency()
-            compute = _compute_setup(options, creds, info, runnable, workspace, manifest, stdout)
-            accounts_file = options.accounts
-            making = None
-            if options.auto_accounts:
-                making = held.enter_context(
-                    _made_accounts(creds, info, workspace, concurrency, needed, compute, stdout)
+    # what goes on while the results are collected and scored: removing the test
+    # accounts tcup made (joined, and anything left named, once the report is written)
+    ending = contextlib.ExitStack()
+    with ending:
+        # the workspace lock and the accounts tcup made, from configure to the end of execute
+        held = contextlib.ExitStack()
+        try:
+            if runnable:
+                workspace = options.workspace or default_workspace(creds)
+                held.enter_context(workspace_lock(workspace))
+                concurrency = options.concurrency or execute_mod.default_concurrency()
+                compute = _compute_setup(
+                    options, creds, info, runnable, workspace, manifest, stdout
                 )
-                accounts_file = making.path
-            add_ons_made = _add_on_run(
-                options, creds, info, needed, runnable, compute, making, stdout
-            )
-            if add_ons_made is not None:  # left before the pool is removed
-                add_on_run = held.enter_context(add_ons_made)
-            configured = configure_mod.configure(
-                workspace,
-                creds,
-                info,
-                configure_mod.ConfigureOptions(
-                    accounts=accounts_file,
-                    accounts_made=options.auto_accounts,
-                    image=options.image,
-                    compute=compute,
-                    overrides=options.tempest_overrides,
-                    tempest_conf=options.tempest_conf,
-                    extra=options.extra_overrides,
-                    add_ons=add_on_run,
-                ),
-            )
-            if making is not None:  # tempestconf ran while the pool was being made
-                configured = replace(configured, secrets=configured.secrets + making.wait().secrets)
-            secrets = configured.secrets  # with the passwords of the accounts file
-            manifest.credentials_mode = configured.mode
-            (out / "tempest.conf").write_text(
-                configure_mod.redact_conf(configured.conf, secrets), encoding="utf-8"
-            )
-            load_ids = _match(
-                configured.workspace, replace(test_plan, tests=runnable), manifest, stdout
-            )
-            if earlier is not None:
-                load_ids = _choose_again(earlier, load_ids, manifest, stdout)
-            else:
-                (out / "test-list.txt").write_text(
-                    manifest_mod.test_list_text(load_ids), encoding="utf-8"
-                )
-                manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
-            manifest.concurrency = concurrency
-            if load_ids and configured.mode == "auto-accounts":
-                # designate-tempest-plugin's classes want admin credentials: never on the pool
-                dynamic_mod.remember(configured.workspace, addons_mod.needing_admin(load_ids))
-            if load_ids:
-                alongside = dynamic_mod.start_alongside(
-                    configured, creds, load_ids, options.test_timeout, stdout
-                )
-                try:
-                    execution = execute_mod.execute(
-                        configured.workspace,
-                        [t for t in load_ids if alongside is None or t not in alongside.ids],
-                        pass_stream,
-                        concurrency=concurrency,
-                        test_timeout=options.test_timeout,
-                        progress=dynamic_mod.OpenOnFirstResult(
-                            execute_mod.progress_for(stdout), alongside
-                        ),
+                accounts_file = options.accounts
+                making = None
+                if options.auto_accounts:
+                    making = held.enter_context(
+                        _made_accounts(
+                            creds, info, workspace, concurrency, needed, compute, stdout, ending
+                        )
                     )
-                finally:
-                    if alongside is not None and execution is None:  # stestr did not start
-                        alongside.cancel()
-                        alongside.close()
-                execution = dynamic_mod.join(alongside, execution, manifest, stdout)
-                execution = dynamic_mod.rerun_skipped(
-                    configured, creds, execution, options.test_timeout, manifest, stdout, alongside
+                    accounts_file = making.path
+                add_ons_made = _add_on_run(
+                    options, creds, info, needed, runnable, compute, making, stdout
                 )
-                manifest.tests_run = execution.tests_reported
-        elif earlier is None:
-            (out / "test-list.txt").write_text("", encoding="utf-8")
-            manifest.test_list_sha256 = manifest_mod.test_list_sha256([])
-    except TcupError as exc:
-        _finish(manifest, out, int(exc.exit_code), exc.message)
-        raise
-    except KeyboardInterrupt:
-        _finish(manifest, out, INTERRUPTED, "interrupted before the tests ran")
-        raise
-    finally:
-        held.close()
+                if add_ons_made is not None:  # left before the pool is removed
+                    add_on_run = held.enter_context(add_ons_made)
+                configured = configure_mod.configure(
+                    workspace,
+                    creds,
+                    info,
+                    configure_mod.ConfigureOptions(
+                        accounts=accounts_file,
+                        accounts_made=options.auto_accounts,
+                        image=options.image,
+                        compute=compute,
+                        overrides=options.tempest_overrides,
+                        tempest_conf=options.tempest_conf,
+                        extra=options.extra_overrides,
+                        add_ons=add_on_run,
+                    ),
+                )
+                if making is not None:  # tempestconf ran while the pool was being made
+                    configured = replace(
+                        configured, secrets=configured.secrets + making.wait().secrets
+                    )
+                secrets = configured.secrets  # with the passwords of the accounts file
+                manifest.credentials_mode = configured.mode
+                (out / "tempest.conf").write_text(
+                    configure_mod.redact_conf(configured.conf, secrets), encoding="utf-8"
+                )
+                load_ids = _match(
+                    configured.workspace, replace(test_plan, tests=runnable), manifest, stdout
+                )
+                if earlier is not None:
+                    load_ids = _choose_again(earlier, load_ids, manifest, stdout)
+                else:
+                    (out / "test-list.txt").write_text(
+                        manifest_mod.test_list_text(load_ids), encoding="utf-8"
+                    )
+                    manifest.test_list_sha256 = manifest_mod.test_list_sha256(load_ids)
+                manifest.concurrency = concurrency
+                if load_ids and configured.mode == "auto-accounts":
+                    # designate-tempest-plugin's classes want admin credentials: never on the pool
+                    dynamic_mod.remember(configured.workspace, addons_mod.needing_admin(load_ids))
+                if load_ids:
+                    alongside = dynamic_mod.start_alongside(
+                        configured, creds, load_ids, options.test_timeout, stdout
+                    )
+                    try:
+                        execution = execute_mod.execute(
+                            configured.workspace,
+                            [t for t in load_ids if alongside is None or t not in alongside.ids],
+                            pass_stream,
+                            concurrency=concurrency,
+                            test_timeout=options.test_timeout,
+                            progress=dynamic_mod.OpenOnFirstResult(
+                                execute_mod.progress_for(stdout), alongside
+                            ),
+                        )
+                    finally:
+                        if alongside is not None and execution is None:  # stestr did not start
+                            alongside.cancel()
+                            alongside.close()
+                    execution = dynamic_mod.join(alongside, execution, manifest, stdout)
+                    execution = dynamic_mod.rerun_skipped(
+                        configured,
+                        creds,
+                        execution,
+                        options.test_timeout,
+                        manifest,
+                        stdout,
+                        alongside,
+                    )
+                    manifest.tests_run = execution.tests_reported
+            elif earlier is None:
+                (out / "test-list.txt").write_text("", encoding="utf-8")
+                manifest.test_list_sha256 = manifest_mod.test_list_sha256([])
+        except TcupError as exc:
+            _finish(manifest, out, int(exc.exit_code), exc.message)
+            raise
+        except KeyboardInterrupt:
+            _finish(manifest, out, INTERRUPTED, "interrupted before the tests ran")
+            raise
+        finally:
+            held.close()
 
-    duration = int(execution.duration) if execution else int(time.monotonic() - clock)
-    stream = execution.subunit_path if execution else None
-    if earlier is not None:
-        duration += earlier.duration_seconds
-        stream = _merge_pass(out, execution, load_ids)
-    collected = _collect(out, stream, manifest, duration, execution)
-    if earlier is not None:
-        manifest.tests_run = sum(1 for t in collected.tests if t.kind == "test")
-    score = _score(guideline, test_plan, add_ons, collected, skipped_names, manifest.not_in_tempest)
-    _write_reports(out, score, stdout)
-    _check_secrets(out, secrets)
+        duration = int(execution.duration) if execution else int(time.monotonic() - clock)
+        stream = execution.subunit_path if execution else None
+        if earlier is not None:
+            duration += earlier.duration_seconds
+            stream = _merge_pass(out, execution, load_ids)
+        collected = _collect(out, stream, manifest, duration, execution)
+        if earlier is not None:
+            manifest.tests_run = sum(1 for t in collected.tests if t.kind == "test")
+        score = _score(
+            guideline, test_plan, add_ons, collected, skipped_names, manifest.not_in_tempest
+        )
+        _write_reports(out, score, stdout)
+        _check_secrets(out, secrets)
 
     code = ExitCode.QUALIFIES if score.qualifies else ExitCode.NOT_QUALIFIED
     reason = "qualifies" if score.qualifies else "required capabilities missing"
@@ -545,14 +563,17 @@ def _made_accounts(
     needed: Iterable[str],
     compute: resources.ComputeSetup | None,
     stdout: TextIO,
+    ending: contextlib.ExitStack,
 ) -> Iterator[_Making]:
-    """Make a pool of test accounts for this run and remove it when the run ends.
+    """Make a pool of test accounts for this run and remove it when the tests end.
 
     The pool is made on a thread, so python-tempestconf (which only needs the
     file's path) runs meanwhile; :meth:`_Making.wait` joins it.  Whatever
-    happens, removal waits until the making has ended.  Leftovers are swept
-    only from the services the planned tests use: a Storage run makes no
-    server, port or volume.
+    happens, removal waits until the making has ended.  The accounts file
+    goes at once; the accounts themselves are deleted on a thread while the
+    results are collected and scored, and ``ending`` joins that (and names
+    what could not be deleted).  Leftovers are swept only from the services
+    the planned tests use: a Storage run makes no server, port or volume.
     """
     if not info.is_admin:
         raise InputError(
@@ -583,13 +604,24 @@ def _made_accounts(
     finally:
         executor.shutdown(wait=True)
         pool = None if future.exception() is not None else future.result()
-        left = accounts_mod.remove(conn, pool) if pool is not None else []
-        if left:
-            print(
-                f"tcup: could not remove test accounts ({', '.join(left)}); "
-                "delete them with the openstack client",
-                file=stdout,
-            )
+        if pool is not None:
+            # the file while the workspace lock is held: the next run writes it again
+            with contextlib.suppress(FileNotFoundError):
+                pool.path.unlink()
+            remover = ThreadPoolExecutor(1, thread_name_prefix="tcup-accounts-removal")
+            ending.callback(_removed, remover.submit(accounts_mod.remove, conn, pool), stdout)
+            remover.shutdown(wait=False)
+
+
+def _removed(removal: Future, stdout: TextIO) -> None:
+    """Wait for the pool's removal; name what it could not delete."""
+    left = removal.result()
+    if left:
+        print(
+            f"tcup: could not remove test accounts ({', '.join(left)}); "
+            "delete them with the openstack client",
+            file=stdout,
+        )
 
 
 def _match(

@@ -9,6 +9,7 @@ are the real ones.  The same chain against the real cloud is in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -387,3 +388,41 @@ def test_auto_accounts_and_a_whole_tempest_conf_do_not_mix(tmp_path: Path) -> No
     with pytest.raises(InputError, match="--tempest-conf"):
         run_mod.run(options, io.StringIO())
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_made_accounts_are_removed_while_the_results_are_collected(
+    monkeypatch, tmp_path: Path
+) -> None:
+    import threading
+
+    deleting = threading.Event()
+    may_end = threading.Event()
+
+    def provision(conn, path, concurrency, **kwargs):  # noqa: ANN001, ANN003, ANN202
+        path.write_text("accounts\n", encoding="utf-8")
+        return run_mod.accounts_mod.Pool(path, user_ids=["u1"], project_ids=["p1"])
+
+    def remove(conn, pool):  # noqa: ANN001, ANN202
+        deleting.set()
+        assert may_end.wait(30)
+        return ["user u1"]
+
+    monkeypatch.setattr(run_mod.cloud_mod, "connection", lambda creds: object())
+    monkeypatch.setattr(run_mod.accounts_mod, "provision", provision)
+    monkeypatch.setattr(run_mod.accounts_mod, "remove", remove)
+    info = make_cloud_info(roles=("admin",), services={"object-store": "o"})
+    stdout = io.StringIO()
+    ending = contextlib.ExitStack()
+    made = run_mod._made_accounts(
+        make_credentials(), info, tmp_path / "ws", 2, ["object-store"], None, stdout, ending
+    )
+    with made as making:
+        pool = making.wait()
+        assert pool.path.is_file()
+    # the tests are over: the file is gone at once, the accounts go on a thread
+    assert not pool.path.exists()
+    assert deleting.wait(30)
+    assert "could not remove" not in stdout.getvalue()
+    may_end.set()
+    ending.close()  # the report is written: the removal is joined, and leftovers named
+    assert "could not remove test accounts (user u1)" in stdout.getvalue()
