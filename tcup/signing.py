@@ -64,7 +64,7 @@ def generate_key(bits: int = DEFAULT_KEY_BITS) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def private_key_pem(key: rsa.RSAPrivateKey, passphrase: bytes | None = None) -> bytes:
+def private_key_pem(key: ReceiptKey, passphrase: bytes | None = None) -> bytes:
     """PKCS#8 PEM; unencrypted unless a passphrase is given (refstack-client needs unencrypted)."""
     encryption: serialization.KeySerializationEncryption
     if passphrase:
@@ -202,9 +202,10 @@ def _check_bits(bits: int, what: str) -> None:
 # ------------------------------------------------------------------ public keys
 
 
-def public_key_line(key: rsa.RSAPrivateKey | rsa.RSAPublicKey, comment: str | None = None) -> str:
-    """The OpenSSH public key line, ``ssh-rsa AAAA...`` (plus `` comment`` if given)."""
-    public = key.public_key() if isinstance(key, rsa.RSAPrivateKey) else key
+def public_key_line(key: ReceiptKey | rsa.RSAPublicKey, comment: str | None = None) -> str:
+    """The OpenSSH public key line, ``ssh-rsa AAAA...`` (``ssh-ed25519 ...`` for a
+    receipt key), plus `` comment`` if given."""
+    public = key if isinstance(key, rsa.RSAPublicKey) else key.public_key()
     line = public.public_bytes(
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
     ).decode("ascii")
@@ -286,14 +287,11 @@ def self_signature(key: rsa.RSAPrivateKey) -> str:
 
 #: the key a server signs receipts with: Ed25519, or RSA on a server made before
 ReceiptKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-RECEIPT_ALGORITHMS = {"ssh-ed25519": "Ed25519", "ssh-rsa": "RSASSA-PKCS1-v1_5-SHA256"}
 
 
 def receipt_algorithm(key: ReceiptKey) -> str:
     """How receipts signed with ``key`` are signed, as the server's key endpoint says it."""
-    return (
-        "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else RECEIPT_ALGORITHMS["ssh-rsa"]
-    )
+    return "Ed25519" if isinstance(key, ed25519.Ed25519PrivateKey) else "RSASSA-PKCS1-v1_5-SHA256"
 
 
 def sign_receipt(payload: bytes, key: ReceiptKey) -> str:
@@ -301,14 +299,6 @@ def sign_receipt(payload: bytes, key: ReceiptKey) -> str:
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(payload).hex()
     return sign(payload, key)
-
-
-def receipt_key_line(key: ReceiptKey, comment: str) -> str:
-    """The OpenSSH public key line of a receipt key (``ssh-ed25519 ...`` or ``ssh-rsa ...``)."""
-    line = key.public_key().public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
-    return f"{line.decode('ascii')} {comment}"
 
 
 def verify_receipt(payload: bytes, signature_hex: str, public_key_line: str) -> None:

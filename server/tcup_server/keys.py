@@ -30,7 +30,7 @@ class ServerKeys:
 
     @property
     def receipt_public_key(self) -> str:
-        return signing.receipt_key_line(self.receipt_key, "tcup-server")
+        return signing.public_key_line(self.receipt_key, "tcup-server")
 
     @property
     def receipt_algorithm(self) -> str:
@@ -76,16 +76,8 @@ def load_keys(settings: ServerSettings, create: bool = True) -> ServerKeys:
     if not pem.exists():
         if not create:
             raise InputError(f"no receipt key at '{pem}'", hint="run `tcup-server db upgrade`")
-        key = ed25519.Ed25519PrivateKey.generate()
         with contextlib.suppress(FileExistsError):
-            _write_private(
-                pem,
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ),
-            )
+            _write_private(pem, signing.private_key_pem(ed25519.Ed25519PrivateKey.generate()))
     return ServerKeys(artefact_key=artefact, receipt_key=load_receipt_key(pem))
 
 

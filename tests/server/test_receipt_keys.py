@@ -65,6 +65,6 @@ def test_a_receipt_key_that_is_no_key_is_named(tmp_path: Path) -> None:
 
 
 def test_a_receipt_signature_that_is_not_hex_is_refused() -> None:
-    line = signing.receipt_key_line(ed25519.Ed25519PrivateKey.generate(), "tcup-server")
+    line = signing.public_key_line(ed25519.Ed25519PrivateKey.generate(), "tcup-server")
     with pytest.raises(signing.SignatureError, match="malformed"):
         signing.verify_receipt(b"{}", "zz", line)

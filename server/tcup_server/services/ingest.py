@@ -683,10 +683,10 @@ def _receipt_of(
     return Receipt(**fields, receipt_signature=signature, replayed=replayed)
 
 
-def _signed_replay(ctx: IngestContext, session: Session, result_id: str) -> Receipt | None:
+def _signed_replay(ctx: IngestContext, session: Session, result_id: str | None) -> Receipt | None:
     """The receipt of record ``result_id``, the first of some signed content, whatever
-    the Idempotency-Key said (None if it has been deleted since)."""
-    row = session.get(Result, result_id)
+    the Idempotency-Key said (None for no record, or one deleted since)."""
+    row = session.get(Result, result_id) if result_id is not None else None
     return _receipt(ctx, row, replayed=True) if row is not None else None
 
 
@@ -726,8 +726,7 @@ def _repeated(
     """The receipt of the record an upload repeats: by its signed content when signed,
     else by its Idempotency-Key; None for a new upload."""
     if signed_digest is not None:
-        earlier = _earlier(session, signed_digest)
-        return _signed_replay(ctx, session, earlier) if earlier else None
+        return _signed_replay(ctx, session, _earlier(session, signed_digest))
     return _replay(ctx, session, scope, key, request_sha)
 
 
@@ -747,8 +746,8 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
     request_sha = checked.signed_sha256
     scope = "anonymous"
     key = upload.idempotency_key or request_sha
-    if checked.signed_digest is not None:  # the owner's lookup looked for it
-        replay = _signed_replay(ctx, session, checked.earlier) if checked.earlier else None
+    if checked.signed_digest is not None:  # the owner's lookup looked for its record
+        replay = _signed_replay(ctx, session, checked.earlier)
     else:
         replay = _replay(ctx, session, scope, key, request_sha)
     if replay is not None:
