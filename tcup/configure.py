@@ -121,6 +121,10 @@ def _repoint_workspace(conf: Path) -> None:
         parser.write(handle)
 
 
+#: where ``tempest init`` records the workspace (its ``--workspace-path``)
+WORKSPACE_REGISTRY = ".tempest-workspace.yaml"
+
+
 def init_workspace(workspace: Path) -> Path:
     """Create a Tempest workspace with ``tempest init`` unless it already exists."""
     workspace = workspace.resolve()
@@ -128,7 +132,15 @@ def init_workspace(workspace: Path) -> Path:
         _repoint_workspace(workspace / ".stestr.conf")
         return workspace
     workspace.parent.mkdir(parents=True, exist_ok=True)
-    registry = workspace.parent / "tempest-workspaces.yaml"
+    # Tempest's registry of workspaces, kept inside this one: a workspace
+    # deleted by hand takes its entry with it ("A workspace already exists").
+    registry = workspace / WORKSPACE_REGISTRY
+    registry.unlink(missing_ok=True)  # left by an init that did not finish
+    if workspace.is_dir() and any(workspace.iterdir()):
+        raise InputError(
+            f"workspace {workspace} is not empty and is no Tempest workspace (no .stestr.conf)",
+            hint="give --workspace a new or empty directory, or delete this one",
+        )
     cmd = [_tool("tempest"), "init", "--workspace-path", str(registry), str(workspace)]
     LOG.info("creating Tempest workspace %s", workspace)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -173,6 +174,21 @@ def test_init_workspace_runs_tempest_init_once(tmp_path: Path) -> None:
     marker.write_text("kept", encoding="utf-8")
     assert configure.init_workspace(ws) == ws  # reused, not re-created
     assert marker.read_text(encoding="utf-8") == "kept"
+
+
+@pytest.mark.integration
+def test_a_workspace_deleted_by_hand_is_made_again(tmp_path: Path) -> None:
+    """Tempest refuses a name it has registered; the registry goes with the workspace."""
+    ws = configure.init_workspace(tmp_path / "ws")
+    shutil.rmtree(ws)
+    assert configure.init_workspace(tmp_path / "ws") == ws
+    assert (ws / ".stestr.conf").is_file()
+    assert not list(tmp_path.glob("*.yaml"))  # nothing beside the workspace
+    # a directory of something else is named, not overwritten
+    (ws / ".stestr.conf").unlink()
+    with pytest.raises(InputError, match="is not empty and is no Tempest workspace"):
+        configure.init_workspace(ws)
+    assert (ws / "etc").is_dir()
 
 
 @pytest.mark.integration
