@@ -316,12 +316,31 @@ def cpid_from_catalog(
 # ---------------------------------------------------------------- pre-flight
 
 
+def unneeded_types(required: Iterable[str], services: Iterable[str]) -> list[str]:
+    """Catalog types (of ``services``) no planned test uses, when the plan has no compute test.
+
+    ``required`` is the plan's services.  A Storage plan needs Keystone and
+    Swift only; Tempest is then configured without the rest, so tempestconf
+    neither creates flavors nor uploads an image, and a sick neighbour cannot
+    stop the run.  A plan with compute tests keeps every service: those tests
+    look at their neighbours (image, volume, placement) through Tempest's
+    settings.  So does one with Orchestration tests: Heat's stacks boot
+    servers, ports and volumes.
+    """
+    required = set(required)
+    if not required or {"compute", "orchestration"} & required:
+        return []
+    keep = {"identity", *(t for s in required for t in service_aliases(s))}
+    return sorted(t for t in services if t not in keep)
+
+
 def preflight(
     creds: Credentials,
     required_services: Iterable[str] = (),
     *,
     probe: bool = True,
     fail_on_missing: bool = True,
+    probe_unneeded: bool = True,
 ) -> CloudInfo:
     """Authenticate, read the catalog, compute the cpid, check required services.
 
@@ -333,7 +352,9 @@ def preflight(
     Every other catalog endpoint is probed too, because python-tempestconf
     queries every service it finds: one that does not answer goes into
     ``CloudInfo.unreachable`` (catalog type -> reason) for ``configure`` to
-    leave out.
+    leave out.  With ``probe_unneeded`` False, the :func:`unneeded_types`
+    (which Tempest is configured without anyway) are not probed: a run has no
+    use for the answer, ``tcup check`` reports it.
     """
     session = creds.session()
     access = _authenticate(creds, session)
@@ -379,7 +400,12 @@ def preflight(
             if url:
                 _probe(session, service, url)
         needed = {t for s in required for t in service_aliases(s)}
-        others = {t: u for t, u in services.items() if t not in needed and t != "identity"}
+        skipped = set() if probe_unneeded else set(unneeded_types(required, services))
+        others = {
+            t: u
+            for t, u in services.items()
+            if t not in needed and t != "identity" and t not in skipped
+        }
         unreachable = _unreachable(session, others)
         if unreachable:
             for stype, reason in sorted(unreachable.items()):

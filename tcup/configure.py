@@ -303,30 +303,11 @@ def dynamic_variant(configured: Configured, creds: Credentials) -> Path | None:
     return write_private(configured.conf.with_name(DYNAMIC_CONF), text.getvalue().encode())
 
 
-def unneeded_types(info: CloudInfo) -> list[str]:
-    """Catalog types no planned test uses, when the plan has no compute test.
-
-    A Storage plan needs Keystone and Swift only; tempestconf then neither
-    creates flavors nor uploads an image, and a sick neighbour cannot stop the
-    run.  A plan with compute tests keeps every service: those tests look at
-    their neighbours (image, volume, placement) through Tempest's settings.
-    So does one with Orchestration tests: Heat's stacks boot servers, ports
-    and volumes.  ``info.required`` is what pre-flight was asked for: the
-    plan's services.
-    """
-    if not info.required or {"compute", "orchestration"} & set(info.required):
-        return []
-    from tcup.cloud import service_aliases
-
-    keep = {"identity", *(t for s in info.required for t in service_aliases(s))}
-    return sorted(t for t in info.services if t not in keep)
-
-
 def _configured(info: CloudInfo, service: str) -> bool:
     """``service`` is in the catalog and Tempest is configured for it."""
-    from tcup.cloud import service_aliases
+    from tcup.cloud import service_aliases, unneeded_types
 
-    unneeded = set(unneeded_types(info))
+    unneeded = set(unneeded_types(info.required, info.services))
     return info.has_service(service) and not unneeded.intersection(service_aliases(service))
 
 
@@ -338,10 +319,12 @@ def tempestconf_command(info: CloudInfo) -> list[str]:
     Hidden are the endpoints that do not answer, the types that have
     endpoints only in other regions (python-tempestconf finds services in
     Keystone's service list, which knows no regions, and would configure them
-    with another region's endpoint), and the :func:`unneeded_types`.
+    with another region's endpoint), and the :func:`tcup.cloud.unneeded_types`.
     """
+    from tcup.cloud import unneeded_types
+
     tool = _tool("discover-tempest-config")
-    unneeded = unneeded_types(info)
+    unneeded = unneeded_types(info.required, info.services)
     hidden = sorted({*info.unreachable, *info.other_regions, *unneeded})
     if not hidden and importlib.util.find_spec("config_tempest") is None:
         return [tool]

@@ -277,6 +277,24 @@ def test_format_cloud_info_names_services_only_in_other_regions() -> None:
 # ---------------------------------------------------------------- pre-flight
 
 
+def test_unneeded_types_only_without_compute_or_orchestration() -> None:
+    services = ["identity", "object-store", "compute", "image", "volumev3", "network"]
+    assert cloud.unneeded_types(["identity", "object-store"], services) == [
+        "compute",
+        "image",
+        "network",
+        "volumev3",
+    ]
+    assert cloud.unneeded_types(["object-store", "block-storage"], services) == [
+        "compute",
+        "image",
+        "network",
+    ]
+    assert cloud.unneeded_types(["object-store", "compute"], services) == []
+    assert cloud.unneeded_types(["orchestration"], services) == []
+    assert cloud.unneeded_types([], services) == []
+
+
 def test_unreachable_keystone_says_connection_refused() -> None:
     port = _free_port()
     creds = cloud.load_credentials(environ=_password_env(f"http://127.0.0.1:{port}/v3"))

@@ -58,6 +58,20 @@ def test_dead_endpoint_the_target_does_not_need_is_noted(reference_cloud, dead_c
     assert not info.has_service("compute") and info.has_service("object-store")
 
 
+def test_a_run_does_not_probe_what_tempest_is_configured_without(
+    reference_cloud, dead_compute
+) -> None:  # noqa: ANN001
+    """A Storage run leaves compute out of tempest.conf whether it answers or not."""
+    info = cloud_mod.preflight(
+        _creds(reference_cloud), ["identity", "object-store"], probe_unneeded=False
+    )
+    assert info.unreachable == {}
+    assert "compute" in cloud_mod.unneeded_types(info.required, info.services)
+    # a plan that needs compute still finds its endpoint dead
+    with pytest.raises(PreflightError, match="does not answer"):
+        cloud_mod.preflight(_creds(reference_cloud), ["compute"], probe_unneeded=False)
+
+
 def _use_cloud(reference_cloud, monkeypatch, admin: bool = False) -> cloud_mod.Credentials:  # noqa: ANN001
     """Credentials, and the environment python-tempestconf inherits, for the cloud."""
     for key, value in reference_cloud.env(admin=admin).items():
