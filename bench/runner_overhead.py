@@ -307,6 +307,7 @@ def bench_target(target: str, args: argparse.Namespace, work: Path) -> dict:
         concurrency,
         domain=info.project_domain,
         object_storage=info.has_service("object-store"),
+        resellers=accounts.resellers_needed(load_ids, concurrency),
         sweep=[s for s in ("compute", "network", "block-storage") if info.has_service(s)],
         project_networks=bool(
             compute_a and info.has_service("network") and not compute_a.networks.shared

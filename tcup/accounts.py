@@ -18,7 +18,9 @@ test worker there are:
   bcrypt hash to make and more to log in with);
 * one account with only the reseller-admin role when the cloud has object
   storage and that role exists, also in the first project (Swift lets a
-  reseller admin into any account, so it needs no project of its own).
+  reseller admin into any account, so it needs no project of its own); but
+  no more than the plan has classes asking for one (see
+  :func:`resellers_needed`; two classes in Tempest 47).
 
 Every name starts with ``tcup-<run id>-``, every project says in its
 description which tcup run made it, and the passwords are random and never
@@ -119,9 +121,12 @@ def layout(
     *,
     operator_role: str = MEMBER_ROLE,
     reader: bool = True,
-    reseller: bool = False,
+    resellers: int = 0,
 ) -> list[AccountSpec]:
-    """The accounts a run with ``concurrency`` workers needs (see the module doc)."""
+    """The accounts a run with ``concurrency`` workers needs (see the module doc).
+
+    ``resellers``: how many of the workers get a reseller-admin account too.
+    """
     member_roles = tuple(dict.fromkeys((MEMBER_ROLE, operator_role)))
     specs: list[AccountSpec] = []
     for worker in range(1, max(concurrency, 1) + 1):
@@ -131,7 +136,7 @@ def layout(
         specs.append(AccountSpec(second, second, member_roles))
         if reader:
             specs.append(AccountSpec(f"{prefix}-{worker}r", first, (READER_ROLE,)))
-        if reseller:
+        if worker <= resellers:
             specs.append(AccountSpec(f"{prefix}-{worker}s", first, (RESELLER_ROLE,)))
     return specs
 
@@ -148,6 +153,23 @@ def needs_reader(services: Iterable[str]) -> bool:
     interoperability guideline holds ask only for a primary.
     """
     return any(service not in _NO_READER_SERVICES for service in services)
+
+
+#: the Tempest modules whose classes ask for ``reseller`` credentials
+#: (``credentials = [..., ['reseller', reseller_admin_role]]``): the account quotas
+_RESELLER_MODULES = ("tempest.api.object_storage.test_account_quotas",)
+
+
+def resellers_needed(test_names: Iterable[str], concurrency: int) -> int:
+    """Reseller-admin accounts a run of ``test_names`` needs: one per class asking
+    for one, as Tempest holds a class's accounts until the class ends, and never
+    more than the workers that could hold them at once."""
+    classes = {
+        name.partition("[")[0].rsplit(".", 1)[0]
+        for name in test_names
+        if name.startswith(_RESELLER_MODULES)
+    }
+    return min(len(classes), max(concurrency, 1))
 
 
 def run_prefix() -> str:
@@ -167,6 +189,7 @@ def provision(
     sweep: Sequence[str] = (),
     project_networks: bool = False,
     reader: bool = True,
+    resellers: int | None = None,
 ) -> Pool:
     """Make the pool with the admin connection ``conn`` and write ``path`` (mode 0600).
 
@@ -175,7 +198,9 @@ def provision(
     names the services (``compute``, ``network``, ``block-storage``) whose
     leftovers :func:`remove` deletes; ``project_networks`` gives every project
     a network and subnet of its own (they are swept with the project);
-    ``reader`` False makes no reader accounts (see :func:`needs_reader`).
+    ``reader`` False makes no reader accounts (see :func:`needs_reader`);
+    ``resellers`` caps the reseller-admin accounts (see
+    :func:`resellers_needed`; None: one per worker).
     """
     from keystoneauth1 import exceptions as ksa_exc
     from openstack import exceptions as os_exc
@@ -198,7 +223,9 @@ def provision(
             concurrency,
             operator_role=operator_role,
             reader=reader and roles.get(READER_ROLE) is not None,
-            reseller=object_storage and roles.get(RESELLER_ROLE) is not None,
+            resellers=(concurrency if resellers is None else resellers)
+            if object_storage and roles.get(RESELLER_ROLE) is not None
+            else 0,
         )
         # Keystone hashes every password (a quarter second of bcrypt), so the
         # projects, then the users, are made a few at a time.

@@ -272,7 +272,17 @@ def run(options: RunOptions, stdout: TextIO) -> int:
                 if options.auto_accounts:
                     making = held.enter_context(
                         _made_accounts(
-                            creds, info, workspace, concurrency, needed, compute, stdout, ending
+                            creds,
+                            info,
+                            workspace,
+                            concurrency,
+                            needed,
+                            compute,
+                            stdout,
+                            ending,
+                            resellers=accounts_mod.resellers_needed(
+                                (t.name for t in runnable), concurrency
+                            ),
                         )
                     )
                     accounts_file = making.path
@@ -567,6 +577,7 @@ def _made_accounts(
     compute: resources.ComputeSetup | None,
     stdout: TextIO,
     ending: contextlib.ExitStack,
+    resellers: int | None = None,
 ) -> Iterator[_Making]:
     """Make a pool of test accounts for this run and remove it when the tests end.
 
@@ -601,6 +612,7 @@ def _made_accounts(
             compute and info.has_service("network") and not compute.networks.shared
         ),
         reader=accounts_mod.needs_reader(needed),
+        resellers=resellers,
     )
     try:
         yield _Making(path, future, concurrency, stdout)

@@ -70,7 +70,7 @@ def _conn(identity: FakeIdentity) -> SimpleNamespace:
 
 
 def test_layout_gives_each_worker_two_members_a_reader_and_a_reseller() -> None:
-    specs = accounts.layout("tcup-x", 2, operator_role="swiftoperator", reseller=True)
+    specs = accounts.layout("tcup-x", 2, operator_role="swiftoperator", resellers=2)
     assert len(specs) == 8
     members = [s for s in specs if "member" in s.roles]
     assert len(members) == 4 and all(s.roles == ("member", "swiftoperator") for s in members)
@@ -84,6 +84,28 @@ def test_layout_gives_each_worker_two_members_a_reader_and_a_reseller() -> None:
     # a reseller admin may use any account: it shares the worker's first project
     assert [s.project for s in specs if s.roles == ("ResellerAdmin",)] == ["tcup-x-1a", "tcup-x-2a"]
     assert len(accounts.layout("tcup-x", 3)) == 9  # no reseller without object storage
+
+
+def test_resellers_only_for_the_classes_that_ask_for_one(tmp_path: Path) -> None:
+    quotas = "tempest.api.object_storage.test_account_quotas"
+    names = [
+        f"{quotas}.AccountQuotasTest.test_admin_modify_quota",
+        f"{quotas}.AccountQuotasTest.test_upload_valid_object",
+        f"{quotas}_negative.AccountQuotasNegativeTest.test_user_modify_quota[id-x,negative]",
+        "tempest.api.object_storage.test_account_services.AccountTest.test_list_containers",
+    ]
+    assert accounts.resellers_needed(names, 4) == 2  # two classes, whatever the workers
+    assert accounts.resellers_needed(names, 1) == 1
+    assert accounts.resellers_needed(names[3:], 4) == 0
+    assert [s.username for s in accounts.layout("p", 3, resellers=1) if "s" in s.username[-1]] == [
+        "p-1s"
+    ]
+    identity = FakeIdentity()
+    pool = accounts.provision(
+        _conn(identity), tmp_path / "a.yaml", 4, object_storage=True, reader=False, resellers=2
+    )
+    assert sorted(a.roles for a in pool.accounts).count(("ResellerAdmin",)) == 2
+    assert len(pool.accounts) == 10
 
 
 def test_provision_writes_a_private_tempest_accounts_file(tmp_path: Path) -> None:
