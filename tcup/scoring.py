@@ -23,10 +23,10 @@ Rules, as the RefStack report page applies them (protocol doc section 7):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from tcup.guidelines import (
     POWERED_PREFIX,
@@ -43,6 +43,35 @@ from tcup.testids import NOT_IN_TEMPEST, TestStates, names_for_uuid
 
 TestState = Literal["passed", "failed", "skipped", "not run", "not in tempest"]
 CapabilityOutcome = Literal["passed", "failed", "not run", "not in tempest"]
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):  # noqa: N801 - named as the functools one it stands for
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first
+    read, which costs more than the counts it guards; 3.12 dropped it too).
+
+    Computed on the first read and kept in the instance's ``__dict__``, which later reads
+    find before this descriptor; a frozen dataclass's fields are never written this way.
+    """
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type | None = None) -> cached_property[_T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
 
 
 @dataclass(frozen=True)
@@ -78,7 +107,7 @@ class CapabilityScore:
     # Counts are read many times (report, summaries): each is computed once (a score is frozen).
     @cached_property
     def passed_count(self) -> int:
-        return sum(1 for t in self.tests if t.passed)
+        return sum(1 for t in self.tests if t.state == "passed")
 
     @property
     def total(self) -> int:
@@ -91,7 +120,7 @@ class CapabilityScore:
     @cached_property
     def failed_tests(self) -> tuple[TestScore, ...]:
         """Non-flagged tests that did not pass (failed, skipped or not run)."""
-        return tuple(t for t in self.tests if not t.flagged and not t.passed)
+        return tuple([t for t in self.tests if not t.flagged and t.state != "passed"])
 
     @property
     def passed(self) -> bool:
@@ -343,16 +372,26 @@ _RANK: dict[str, int] = {
 }
 
 
+@lru_cache(maxsize=16384)
+def _passed(test: GuidelineTest) -> TestScore:
+    """The score of ``test`` passed under the guideline's own name.
+
+    It depends on nothing but the (frozen) test, so each test's is made once and
+    shared by every run that passed it (a few guidelines' tests fit the cache).
+    """
+    return TestScore(
+        name=test.name,
+        idempotent_id=test.idempotent_id,
+        flagged=test.flagged,
+        flag_reason=test.flag_reason,
+        state="passed",
+        passed_as=None,
+    )
+
+
 def _score_test(test: GuidelineTest, states: Mapping[str, TestState]) -> TestScore:
     if states.get(test.name) == "passed":  # most tests: passed under the guideline's name
-        return TestScore(
-            name=test.name,
-            idempotent_id=test.idempotent_id,
-            flagged=test.flagged,
-            flag_reason=test.flag_reason,
-            state="passed",
-            passed_as=None,
-        )
+        return _passed(test)
     best: TestState = "not run"
     best_name: str | None = None
     ran_as: str | None = None
@@ -381,9 +420,9 @@ def _score_test(test: GuidelineTest, states: Mapping[str, TestState]) -> TestSco
 def _score_capability(
     cap: TargetCapability, states: Mapping[str, TestState], guideline_id: str
 ) -> CapabilityScore:
-    tests = tuple(_score_test(t, states) for t in cap.tests)
+    tests = tuple([_score_test(t, states) for t in cap.tests])
     outcome: CapabilityOutcome
-    if all(t.passed for t in tests if not t.flagged):
+    if all(t.state == "passed" or t.flagged for t in tests):  # every non-flagged test passed
         outcome = "passed"
     elif all(t.state == "not run" for t in tests):
         outcome = "not run"

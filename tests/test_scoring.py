@@ -90,6 +90,21 @@ def test_alias_passing_passes_the_test():
     assert (direct.state, direct.passed_as) == ("passed", None)
 
 
+def test_each_score_counts_its_own_tests_and_passed_tests_are_shared():
+    guideline = _guideline()
+    first = caps(score(guideline, "platform", REQUIRED_PASS))
+    second = caps(score(guideline, "platform", {**REQUIRED_PASS, "t.P.test_2": "failed"}))
+    # counts are computed once per capability score, from that score's own tests
+    assert (first["cap-plain"].passed_count, second["cap-plain"].passed_count) == (2, 1)
+    assert first["cap-plain"].passed_count == 2 and "passed_count" in vars(first["cap-plain"])
+    assert [t.name for t in second["cap-plain"].failed_tests] == ["t.P.test_2"]
+    assert first["cap-plain"].failed_tests == () and second["cap-plain"].outcome == "failed"
+    # a test passed under its own name scores the same whatever the run: made once
+    assert first["cap-plain"].tests[0] is second["cap-plain"].tests[0]
+    assert first["cap-plain"].tests[0].state == "passed"
+    assert first["cap-plain"].tests[0].passed_as is None
+
+
 def test_flagged_failure_is_excused():
     states = {**REQUIRED_PASS, "t.F.test_flaky": "failed"}
     result = score(_guideline(), "platform", states)
