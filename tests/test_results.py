@@ -28,6 +28,7 @@ from tcup.results import (
     read_subunit,
     refstack_body,
     subunit_version,
+    validate_refstack,
     write_extended,
 )
 
@@ -326,6 +327,30 @@ def test_check_refstack_on_the_parsed_body_is_read_refstack() -> None:
         "results[1].name: expected a non-empty string, got 3",
         "results[2].name: duplicate of results[0] (a)",
     )
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [{"name": "a", "uuid": "u"}, {"name": "b"}],
+        [{"name": "a"}, {"name": 3}, {"name": "a"}],
+        [{"name": "a", "uuid": 1}, "b", {"uuid": "u"}, {"name": ""}],
+        [{"name": "a"}, {"name": "b", "uuid": None}],
+        [],
+        {"name": "a"},
+    ],
+)
+def test_validate_refstack_checks_as_check_refstack(results) -> None:
+    # the server keeps the parsed body: the same checks, nothing built
+    body = json.loads(_with(results=results))
+    try:
+        check_refstack(body, "up.json")
+    except ResultsFormatError as exc:
+        with pytest.raises(ResultsFormatError) as caught:
+            validate_refstack(body, "up.json")
+        assert caught.value.problems == exc.problems
+    else:
+        assert validate_refstack(body, "up.json") is None
 
 
 def test_read_refstack_accepts_refstack_client_pretty_file() -> None:

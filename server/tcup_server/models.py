@@ -229,6 +229,9 @@ Index(
 )
 
 
+NAMES_LEVEL = 3  # zlib level of ResultTests.names_z
+
+
 class ResultTests(Base):
     """Passed test names of one result, newline-joined and zlib-compressed (one row per result)."""
 
@@ -242,9 +245,11 @@ class ResultTests(Base):
 
     result: Mapped[Result] = relationship(back_populates="tests")
 
-    @classmethod
-    def pack(cls, names: list[str]) -> ResultTests:
-        return cls(count=len(names), names_z=zlib.compress("\n".join(names).encode("utf-8"), 6))
+    @staticmethod
+    def compress(names: list[str]) -> bytes:
+        """``names_z`` of ``names``.  zlib level 3: a quarter of level 6's time for 300 test
+        names (some 30 KB), about a sixth larger; reading is the same at every level."""
+        return zlib.compress("\n".join(names).encode("utf-8"), NAMES_LEVEL)
 
     def names(self) -> list[str]:
         text = zlib.decompress(self.names_z).decode("utf-8")

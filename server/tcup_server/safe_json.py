@@ -23,6 +23,7 @@ unchanged, for the caller's own message.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import re
@@ -51,6 +52,22 @@ class UnsafeJson(ValueError):
         super().__init__(f"{reason} at {where}" if where else reason)
 
 
+def _without_strings(data: bytes) -> bytes:
+    """``data`` with every complete string literal (quotes included) taken out.
+
+    Without a backslash no quote is escaped, so the strings are every other
+    piece between quotes: splitting on them does in C what the regular
+    expression does string by string (an unterminated last string stays, as
+    the expression leaves it).
+    """
+    if b"\\" in data:
+        return _STRING.sub(b"", data)
+    pieces = data.split(b'"')
+    if len(pieces) % 2:  # an even number of quotes: every string is complete
+        return b"".join(pieces[0::2])
+    return b"".join(pieces[0::2]) + b'"' + pieces[-1]
+
+
 def nesting_exceeds(data: bytes, max_depth: int = MAX_DEPTH) -> bool:
     """True if the brackets of ``data`` nest deeper than ``max_depth`` (no parsing, no recursion).
 
@@ -62,7 +79,7 @@ def nesting_exceeds(data: bytes, max_depth: int = MAX_DEPTH) -> bool:
     """
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return False
-    skeleton = _STRING.sub(b"", data).translate(_DELTA, _NOT_BRACKETS)
+    skeleton = _without_strings(data).translate(_DELTA, _NOT_BRACKETS)
     view = memoryview(skeleton).cast("b")
     depth = 0
     for start in range(0, len(view), _CHUNK):
@@ -122,11 +139,16 @@ def check_strings(value: Any) -> None:
             stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
 
 
-def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
+def loads(data: bytes | str, max_depth: int = MAX_DEPTH, *, bom: bool = True) -> Any:
     """Parse untrusted JSON within the bounds above; ``UnsafeJson`` if it is outside them.
 
-    Bytes must be UTF-8 (a BOM is allowed): ``json.loads`` would also take
-    UTF-16 and surrogates written as raw bytes, which no database stores.
+    Bytes must be UTF-8: ``json.loads`` would also take UTF-16 and surrogates
+    written as raw bytes, which no database stores.  A UTF-8 BOM is allowed,
+    as ``json.loads`` of bytes (FastAPI's parser) allows it; with ``bom=False``
+    the document is read as strict UTF-8 JSON, the rule of the upload body
+    reader (``tcup.results.load_refstack``): a body that is safe but starts with
+    a BOM raises the ``json.JSONDecodeError`` that reader gets, so that its
+    caller answers it in its own words.  The bounds are checked first either way.
     """
     if isinstance(data, str):
         text = data
@@ -152,4 +174,8 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise UnsafeJson(f"JSON nested deeper than {max_depth} levels") from None
     if _SUSPECT.search(raw):  # else no string can hold a NUL or a lone surrogate
         check_strings(value)
+    if not bom and raw.startswith(codecs.BOM_UTF8):  # json.loads' own words for it
+        raise json.JSONDecodeError(
+            "Unexpected UTF-8 BOM (decode using utf-8-sig)", raw.decode("utf-8"), 0
+        )
     return value

@@ -49,6 +49,7 @@ from tcup.results.refstack import (
     load_refstack,
     read_refstack,
     refstack_body,
+    validate_refstack,
 )
 from tcup.results.stream import MAX_DETAIL_CHARS, SubunitCollector, read_subunit, subunit_version
 
@@ -84,5 +85,6 @@ __all__ = [
     "read_subunit",
     "refstack_body",
     "subunit_version",
+    "validate_refstack",
     "write_extended",
 ]

@@ -126,6 +126,16 @@ def load_refstack(data: bytes, source: str = "<upload>") -> Any:
 
 def check_refstack(body: Any, source: str = "<upload>") -> RefstackUpload:
     """``read_refstack``'s checks on a body already parsed by ``load_refstack``."""
+    return _checked_refstack(body, source, build=True)
+
+
+def validate_refstack(body: Any, source: str = "<upload>") -> None:
+    """``check_refstack``'s checks alone, raising as it does, for a caller that keeps
+    the parsed body as it is (the server): no ``RefstackUpload`` is built."""
+    _checked_refstack(body, source, build=False)
+
+
+def _checked_refstack(body: Any, source: str, build: bool) -> RefstackUpload:
     problems: list[str] = []
     if not isinstance(body, dict):
         raise ResultsFormatError(
@@ -156,13 +166,26 @@ def check_refstack(body: Any, source: str = "<upload>") -> RefstackUpload:
         elif not items:
             problems.append("results: empty; RefStack refuses an upload without a passed test")
         else:
-            tests = _refstack_items(items, problems)
+            tests = _refstack_items(items, problems, build)
     if problems:
         raise ResultsFormatError(source, REFSTACK_WHAT, problems, hint=REFSTACK_HINT)
     return RefstackUpload(cpid=cpid, duration_seconds=duration, results=tuple(tests))
 
 
-def _refstack_items(items: list[Any], problems: list[str]) -> list[RefstackTest]:
+def _refstack_items(items: list[Any], problems: list[str], build: bool) -> list[RefstackTest]:
+    # the usual list, objects with unique non-empty names and string uuids or none, is
+    # checked a whole at a time; any other is walked item by item to name every problem
+    names = [item.get("name") if type(item) is dict else None for item in items]
+    if (
+        all(type(name) is str and name for name in names)
+        and all(type(item.get("uuid", "")) is str for item in items)
+        and len(set(names)) == len(names)
+    ):
+        if not build:
+            return []
+        return [
+            RefstackTest(name, item.get("uuid")) for name, item in zip(names, items, strict=True)
+        ]
     tests: list[RefstackTest] = []
     first_index: dict[str, int] = {}
     for index, item in enumerate(items):

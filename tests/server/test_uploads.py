@@ -450,3 +450,87 @@ def test_meta_endpoint_checks_names(client, actors, subunit_body):
         assert answer.json()["title"] in ("Unknown guideline", "Unknown target")
     answer = client.post(f"/v1/results/{test_id}/meta/guideline", content=b"2020.06", headers=owner)
     assert answer.status_code == 201
+
+
+# bodies the HTTP layer's guard lets through (safe JSON, or no JSON at all) and ingest refuses
+MALFORMED_BODIES = [
+    b"{not json",
+    b"",
+    b"null",
+    b"[1, 2]",
+    b'"results"',
+    b'{"cpid": "x"}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [], "extra": 1}',
+    b'{"cpid": "x", "duration_seconds": 1.5, "results": [{"name": "t"}]}',
+    b'{"cpid": "x", "duration_seconds": "1", "results": [{"name": "t"}]}',
+    b'{"cpid": "", "duration_seconds": 1, "results": [{"name": "t"}]}',
+    b'{"cpid": "x", "duration_seconds": -1, "results": [{"name": "t"}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": {"name": "t"}}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": ["t"]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": ""}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": 7}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"uuid": "u"}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": "t", "uuid": 1}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": "t"}, {"name": "t"}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": "t\\u0007"}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": [{"name": "' + b"t" * 513 + b'"}]}',
+    b'{"cpid": "x", "duration_seconds": 1, "results": []}',
+    b'\xef\xbb\xbf{"cpid": "x", "duration_seconds": 1, "results": [{"name": "t"}]}',
+]
+
+
+def test_the_guard_parse_refuses_what_ingest_own_parse_refuses(client, actors, app):
+    """The body is parsed once, by the HTTP layer's guard: every refusal is the one ingest
+    gives when it parses the body itself (as it does without the guard)."""
+    from tcup_server.services.ingest import IngestRefused, Upload, ingest
+
+    key = actors["vendor_a"].key
+    for body in MALFORMED_BODIES:
+        headers = signed(body, key)
+        response = client.post("/v1/results", content=body, headers=headers)
+        with pytest.raises(IngestRefused) as direct:
+            ingest(
+                app.state.tcup.ingest,
+                Upload(
+                    body=body,
+                    signature=headers["X-Signature"],
+                    public_key=headers["X-Public-Key"],
+                ),
+            )
+        answer = response.json()
+        expected = (direct.value.status, direct.value.title, direct.value.detail)
+        assert (response.status_code, answer["title"], answer.get("detail")) == expected, body
+    assert count_results(app) == 0
+
+
+def test_an_upload_body_is_parsed_once(client, actors, subunit_body, app, monkeypatch):
+    from tcup import results
+
+    def second_parse(*_args, **_kwargs):
+        raise AssertionError("the upload body was parsed again")
+
+    monkeypatch.setattr(results, "load_refstack", second_parse)
+    response = client.post(
+        "/v1/results", content=subunit_body, headers=signed(subunit_body, actors["vendor_a"].key)
+    )
+    assert response.status_code == 201, response.text
+    assert count_results(app) == 1
+
+
+def test_a_bom_before_the_upload_body_is_refused_as_the_reader_refuses_it(client, actors, app):
+    body = b'\xef\xbb\xbf{"cpid": "x", "duration_seconds": 1, "results": [{"name": "t"}]}'
+    response = client.post(
+        "/v1/results", content=body, headers=signed(body, actors["vendor_a"].key)
+    )
+    assert response.status_code == 400
+    assert response.json()["title"] == "Request doesnt correspond to schema"
+    assert "Unexpected UTF-8 BOM" in response.json()["detail"]
+    # unsafe JSON behind a BOM is still the guard's to refuse
+    deep = b"\xef\xbb\xbf" + b"[" * 40 + b"]" * 40
+    response = client.post(
+        "/v1/results", content=deep, headers=signed(deep, actors["vendor_a"].key)
+    )
+    assert response.status_code == 400
+    assert response.json()["title"] == "Malformed request"
+    assert "nested deeper" in response.json()["detail"]
+    assert count_results(app) == 0

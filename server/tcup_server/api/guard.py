@@ -21,6 +21,12 @@ line, never a traceback:
 * a NUL anywhere in any other body of a route that is not an upload (400).
 
 So ingest and every route only ever parse JSON that ``safe_json`` accepted.
+
+A RefStack body sent to ``POST /v1/results`` is parsed once: ``safe_json``
+reads it by the rule of ingest's reader (strict UTF-8, no BOM), and the value
+it parsed is handed to the route in the scope (:data:`PARSED_BODY`, with the
+bytes it was parsed from).  A body that reader refuses is not handed over:
+ingest reads it again and refuses it in its own words.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ SUBUNIT_TYPES = frozenset(
 # multipart parts of POST /v1/tcup/results that ingest parses as JSON
 JSON_PARTS = frozenset({"results", "extended", "manifest", "envelope"})
 INLINE_CHECK_BYTES = 64 * 1024
+#: scope key of ``(body, value)``: the RefStack JSON body of an upload and its parsed value
+PARSED_BODY = "tcup.parsed_body"
+REFSTACK_UPLOAD_PATHS = frozenset({"/v1/results", "/v1/results/"})
+NOT_JSON: Any = object()  # what the body checks answer for a body they did not parse
 NUMERIC_PARAMS = frozenset({"duration_seconds", "page", "verification_status"})
 
 
@@ -77,22 +87,28 @@ def _is_json(content_type: str, default: bool = True) -> bool:
     )
 
 
-def refuse_unsafe_json(data: bytes, what: str) -> None:
+def refuse_unsafe_json(data: bytes, what: str, *, bom: bool = True) -> Any:
     """``ApiError`` 400 if ``data`` is JSON outside the safe bounds; anything else passes.
 
-    A body that is not JSON at all is left to the route, which answers it in
-    its own words (RefStack's "Malformed request" for uploads).
+    Answers the parsed value, or :data:`NOT_JSON`: a body that is not JSON at
+    all (``bom=False``: not strict UTF-8 JSON without a BOM, see
+    ``safe_json.loads``) is left to the route, which answers it in its own
+    words (RefStack's "Malformed request" for uploads).
     """
     try:
-        safe_json.loads(data)
+        return safe_json.loads(data, bom=bom)
     except safe_json.UnsafeJson as exc:
         raise ApiError(400, MALFORMED, detail=f"{what}: {exc}") from None
     except ValueError:  # not JSON: the route's own parser says so
-        return
+        return NOT_JSON
 
 
-def refuse_unsafe_upload(path: str, content_type: str, body: bytes) -> None:
-    """Check what ingest will parse as JSON in an upload body (see the module docstring)."""
+def refuse_unsafe_upload(path: str, content_type: str, body: bytes) -> Any:
+    """Check what ingest will parse as JSON in an upload body (see the module docstring).
+
+    Answers the parsed value of a RefStack JSON body sent to ``/v1/results``
+    (read as ingest reads it), else :data:`NOT_JSON`.
+    """
     main = content_type.split(";", 1)[0].strip().lower()
     if path == MULTIPART_UPLOAD and main == "multipart/form-data":
         message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -105,10 +121,13 @@ def refuse_unsafe_upload(path: str, content_type: str, body: bytes) -> None:
                     data = part.get_payload(decode=True) or b""
                     if data:
                         refuse_unsafe_json(data, f"part {str(name)[:40]!r}")
-            return
+            return NOT_JSON
     if main in SUBUNIT_TYPES:
-        return
+        return NOT_JSON
+    if path in REFSTACK_UPLOAD_PATHS:
+        return refuse_unsafe_json(body, "the body", bom=False)
     refuse_unsafe_json(body, "the body")
+    return NOT_JSON
 
 
 def _refuse_big_numbers(query: bytes) -> None:
@@ -196,7 +215,9 @@ class InputGuard:
         content_type = _header(scope, b"content-type")
         if upload:
             if body:
-                await _off_loop(len(body), refuse_unsafe_upload, path, content_type, body)
+                parsed = await _off_loop(len(body), refuse_unsafe_upload, path, content_type, body)
+                if parsed is not NOT_JSON and scope.get("method") == "POST":
+                    scope[PARSED_BODY] = (body, parsed)  # parsed once: ingest takes it
         elif body and _is_json(content_type):
             await _off_loop(len(body), refuse_unsafe_json, body, "the body")
         elif b"\x00" in body or (
@@ -206,12 +227,11 @@ class InputGuard:
         return _replay(body, receive)
 
 
-async def _off_loop(size: int, check: Callable[..., None], *args: Any) -> None:
+async def _off_loop(size: int, check: Callable[..., Any], *args: Any) -> Any:
     """Run a body check; a big body's in a worker thread, so the event loop keeps serving."""
     if size <= INLINE_CHECK_BYTES:
-        check(*args)
-    else:
-        await run_in_threadpool(check, *args)
+        return check(*args)
+    return await run_in_threadpool(check, *args)
 
 
 def _too_large(limit: int) -> ApiError:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import selectinload
 
-from tcup_server.api.guard import upload_kind
+from tcup_server.api.guard import PARSED_BODY, upload_kind
 from tcup_server.auth import current_user, db_session
 from tcup_server.errors import ApiError
 from tcup_server.models import AuditEvent, ProductVersion, Result, ReviewState, User
@@ -180,7 +180,11 @@ async def upload_results(request: Request) -> JSONResponse:
     """RefStack's upload: the JSON body refstack-client sends (or a subunit stream)."""
     with refusals_counted(request):
         body = await read_body(request)
-        return await store_upload(request, upload_from_request(request, body))
+        upload = upload_from_request(request, body)
+        parsed = request.scope.get(PARSED_BODY)
+        if upload.kind == "json" and parsed is not None and parsed[0] == body:
+            upload.document = parsed[1]  # the input guard's parse of these very bytes
+        return await store_upload(request, upload)
 
 
 # ------------------------------------------------------------------ reading

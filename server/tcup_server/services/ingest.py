@@ -10,15 +10,17 @@ leaves at most unreferenced (encrypted) objects, never a partial record.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +53,9 @@ KEY_NOT_FOUND = (
     "User with specified key not found. Please log into the RefStack server to upload your key."
 )
 
+
+#: ``Upload.document`` of a body not parsed yet
+UNPARSED: Any = object()
 
 #: query parameters that set metadata; never accepted on a signed upload (not signed)
 QUERY_METADATA = ("guideline", "target", "add_on", "cpid", "duration_seconds")
@@ -87,6 +92,10 @@ class Upload:
     duration_seconds: int = 0  # subunit uploads only
     # native uploads: the parts, envelope included, already split out of the body
     parts: Mapping[str, bytes] = field(default_factory=dict)
+    #: RefStack JSON uploads: ``body`` parsed as ``tcup.results.load_refstack`` parses it
+    #: (the input guard's parse, ``tcup_server.safe_json.loads(body, bom=False)``);
+    #: ``UNPARSED``: ingest parses ``body`` itself
+    document: Any = UNPARSED
 
     @property
     def signed(self) -> bool:
@@ -159,30 +168,38 @@ class _Checked:
 # ---------------------------------------------------------------- validation
 
 
-def _refstack_body(source: bytes) -> dict[str, Any]:
-    """The parsed RefStack JSON, checked by tcup.results in RefStack's order (parsed once)."""
+def _refstack_body(source: bytes, document: Any = UNPARSED) -> dict[str, Any]:
+    """The parsed RefStack JSON, checked by tcup.results in RefStack's order (parsed once).
+
+    ``document``: ``source`` already parsed by ``load_refstack``'s rule (strict
+    UTF-8 JSON, no BOM), as the input guard does; else it is parsed here.
+    """
     from tcup import results
 
     malformed = IngestRefused(400, "Malformed request", "the body is not JSON")
-    try:
-        data = results.load_refstack(source)
-    except RecursionError:
-        raise malformed from None
-    except InputError as exc:
-        # not strict UTF-8 JSON: RefStack's answer when it is no JSON at all, else the schema's
+    if document is not UNPARSED:
+        data = document
+    else:
         try:
-            json.loads(source)
-        except (ValueError, UnicodeDecodeError, RecursionError):
+            data = results.load_refstack(source)
+        except RecursionError:
             raise malformed from None
-        raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
+        except InputError as exc:
+            # not strict UTF-8 JSON: RefStack's answer when it is no JSON at all, else the
+            # schema's
+            try:
+                json.loads(source)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                raise malformed from None
+            raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
     try:
-        results.check_refstack(data)
+        results.validate_refstack(data)
     except InputError as exc:
         problems = getattr(exc, "problems", ())
         # RefStack checks the signature before refusing an empty list: keep its order.
         if not (problems and all(p.startswith("results: empty") for p in problems)):
             raise IngestRefused(400, "Request doesnt correspond to schema", exc.message) from None
-    if not isinstance(data, dict):  # check_refstack accepted it, so this cannot happen
+    if not isinstance(data, dict):  # validate_refstack accepted it, so this cannot happen
         raise IngestRefused(400, "Request doesnt correspond to schema")
     return data
 
@@ -215,7 +232,18 @@ def _check_names(body: Mapping[str, Any], max_tests: int) -> list[str]:
     items = body.get("results") or []
     if len(items) > max_tests:
         raise IngestRefused(413, f"Too many tests: {len(items)} (at most {max_tests})")
-    names: list[str] = []
+    # The usual list, unique printable names of 1 to MAX_NAME characters, is checked a
+    # whole at a time; any other is walked below, to name its first problem.
+    names = [item.get("name") if type(item) is dict else None for item in items]
+    if (
+        all(type(name) is str for name in names)
+        and all(map(str.isprintable, names))
+        and min(map(len, names), default=1) >= 1
+        and max(map(len, names), default=0) <= MAX_NAME
+        and len(set(names)) == len(names)
+    ):
+        return names
+    names = []
     seen: set[str] = set()
     for item in items:
         name = item.get("name") if isinstance(item, dict) else None
@@ -276,6 +304,22 @@ def _refuse_unsigned_metadata(upload: Upload) -> None:
         )
 
 
+@cache
+def _owner_query() -> Select[tuple[int, dt.datetime | None, str | None]]:
+    """``_owner``'s statement: built once, so that SQLAlchemy finds its compiled form
+    without building it and its cache key again for every upload."""
+    earlier = (
+        select(Result.id)
+        .where(Result.signed_digest == bindparam("signed_digest"))
+        .scalar_subquery()
+    )
+    return (
+        select(PubKey.user_id, User.disabled_at, earlier.label("earlier"))
+        .join(PubKey.user)
+        .where(PubKey.fingerprint == bindparam("fingerprint"), PubKey.revoked_at.is_(None))
+    )
+
+
 def _owner(
     session: Session, fingerprint: str | None, allow_anonymous: bool, signed_digest: str | None
 ) -> tuple[int | None, str | None]:
@@ -288,11 +332,8 @@ def _owner(
         if not allow_anonymous:
             raise IngestRefused(401, "Unauthorized", ANONYMOUS_DISABLED)
         return None, None
-    earlier = select(Result.id).where(Result.signed_digest == signed_digest).scalar_subquery()
     key = session.execute(
-        select(PubKey.user_id, User.disabled_at, earlier.label("earlier"))
-        .join(PubKey.user)
-        .where(PubKey.fingerprint == fingerprint, PubKey.revoked_at.is_(None))
+        _owner_query(), {"fingerprint": fingerprint, "signed_digest": signed_digest}
     ).first()
     if key is None or key.disabled_at is not None:
         raise IngestRefused(401, "Unauthorized", KEY_NOT_FOUND)
@@ -424,7 +465,7 @@ def check(ctx: IngestContext, upload: Upload, session: Session) -> _Checked:
         body = results.refstack_body(run, upload.cpid or "-", upload.duration_seconds)
     else:
         signed_bytes = upload.body
-        body = _refstack_body(upload.body)
+        body = _refstack_body(upload.body, upload.document)
     fingerprint = _check_signature(upload, signed_bytes)
     _refuse_unsigned_metadata(upload)
     if upload.kind == "subunit" and not upload.cpid:
@@ -730,6 +771,12 @@ def _repeated(
     return _replay(ctx, session, scope, key, request_sha)
 
 
+# built once: SQLAlchemy then finds their compiled forms without a new cache key each time
+_INSERT_RESULT = insert(Result.__table__)
+_INSERT_TESTS = insert(ResultTests.__table__)
+_INSERT_ARTEFACTS = insert(Artefact.__table__)
+
+
 def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
     """Validate, score and store one upload; return its signed receipt.
 
@@ -808,19 +855,19 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         "created_at": created_at,
         **score_columns(scored),
     }
-    tests = ResultTests.pack(checked.names)
+    names_z = ResultTests.compress(checked.names)
     # The artefacts are written (and synced) in the background while the record is
     # inserted; the transaction commits only once every one of them is stored.
     writing = put_all(ctx.store, objects)
     try:
         # The record is new: plain INSERTs, no unit of work to track its objects.
         # The result first, as the other rows refer to it.
-        session.execute(insert(Result.__table__), result)
+        session.execute(_INSERT_RESULT, result)
         session.execute(
-            insert(ResultTests.__table__),
-            {"result_id": result_id, "count": tests.count, "names_z": tests.names_z},
+            _INSERT_TESTS,
+            {"result_id": result_id, "count": len(checked.names), "names_z": names_z},
         )
-        session.execute(insert(Artefact.__table__), artefacts)
+        session.execute(_INSERT_ARTEFACTS, artefacts)
         if checked.signed_digest is None:
             session.add(
                 IdempotencyKey(
