@@ -107,7 +107,7 @@ class CapabilityScore:
     # Counts are read many times (report, summaries): each is computed once (a score is frozen).
     @cached_property
     def passed_count(self) -> int:
-        return sum(1 for t in self.tests if t.state == "passed")
+        return sum(1 for t in self.tests if t.passed)
 
     @property
     def total(self) -> int:
@@ -120,7 +120,7 @@ class CapabilityScore:
     @cached_property
     def failed_tests(self) -> tuple[TestScore, ...]:
         """Non-flagged tests that did not pass (failed, skipped or not run)."""
-        return tuple([t for t in self.tests if not t.flagged and t.state != "passed"])
+        return tuple([t for t in self.tests if not t.flagged and not t.passed])
 
     @property
     def passed(self) -> bool:
@@ -422,7 +422,7 @@ def _score_capability(
 ) -> CapabilityScore:
     tests = tuple([_score_test(t, states) for t in cap.tests])
     outcome: CapabilityOutcome
-    if all(t.state == "passed" or t.flagged for t in tests):  # every non-flagged test passed
+    if all(t.passed for t in tests if not t.flagged):
         outcome = "passed"
     elif all(t.state == "not run" for t in tests):
         outcome = "not run"
