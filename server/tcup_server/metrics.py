@@ -49,7 +49,6 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 UPLOAD_KINDS = frozenset({"json", "subunit", "tcup"})
 REVIEW_ACTIONS = ("take_in_review", "verify", "reject", "reopen", "publish", "unpublish")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-_SESSION_KEY = "tcup_metrics_audit"
 
 
 def multiprocess() -> bool:
@@ -199,22 +198,22 @@ class Metrics:
 
     def observe_sessions(self, sessions: sessionmaker[Session]) -> None:
         """Count the audit events of every committed transaction of ``sessions``."""
-        from tcup_server.models import AuditEvent
+        from tcup_server.models import PENDING_AUDIT, AuditEvent
 
         def after_flush(session: Session, _context: object) -> None:
             new = [o for o in session.new if isinstance(o, AuditEvent)]
             if new:
-                session.info.setdefault(_SESSION_KEY, []).extend(
+                session.info.setdefault(PENDING_AUDIT, []).extend(
                     (o.action, o.from_state, o.to_state) for o in new
                 )
 
         def after_commit(session: Session) -> None:
-            for action, from_state, to_state in session.info.pop(_SESSION_KEY, ()):
+            for action, from_state, to_state in session.info.pop(PENDING_AUDIT, ()):
                 self.audited(action, from_state, to_state)
 
         def after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
             if transaction.parent is None:  # rolled back or closed: nothing was committed
-                session.info.pop(_SESSION_KEY, None)
+                session.info.pop(PENDING_AUDIT, None)
 
         event.listen(sessions, "after_flush", after_flush)
         event.listen(sessions, "after_commit", after_commit)

@@ -289,6 +289,17 @@ class AuditEvent(Base):
     details: Mapped[dict | None] = mapped_column(JSON)
 
 
+# ``Session.info`` key: the audit events of a session's open transaction, as (action,
+# from_state, to_state); whoever counts committed audit events (metrics) reads it on commit.
+PENDING_AUDIT = "tcup_pending_audit"
+
+
+def note_audit(session: object, action: str, from_state: str | None, to_state: str | None) -> None:
+    """Record on ``session`` (a ``Session``) an audit event it inserted without the ORM
+    (a Core INSERT); events added through the ORM are recorded when they are flushed."""
+    session.info.setdefault(PENDING_AUDIT, []).append((action, from_state, to_state))
+
+
 class ApiToken(Base):
     """A bearer token for scripts; only its sha256 is stored."""
 

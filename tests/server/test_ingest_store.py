@@ -13,7 +13,7 @@ import threading
 
 import pytest
 from server_helpers import ON_EVERY_DATABASE, signed
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from tcup_server.models import AuditEvent, Result
 from tcup_server.services import ingest as ingest_module
 from tcup_server.services.ingest import Upload, ingest
@@ -103,10 +103,16 @@ def test_a_failing_transaction_leaves_no_artefact(app, actors, monkeypatch):
     def note(_key: str) -> None:
         written.set()
 
-    def unstorable_event(**fields):  # a value JSON cannot hold: the flush fails
-        return AuditEvent(**{**fields, "details": {"not json": {1, 2}}})
+    record = ingest_module._record
 
-    monkeypatch.setattr(ingest_module, "AuditEvent", unstorable_event)
+    def unstorable_event(*args, **kwargs):  # a value JSON cannot hold: the insert fails
+        result, digests, rows = record(*args, **kwargs)
+        for table, values in rows:
+            if table is AuditEvent.__table__:
+                values[0]["details"] = {"not json": {1, 2}}
+        return result, digests, rows
+
+    monkeypatch.setattr(ingest_module, "_record", unstorable_event)
     with pytest.raises(Exception, match="JSON serializable"):
         ingest(
             dataclasses.replace(ctx, store=Wrapped(ctx.store, note)),
@@ -115,3 +121,37 @@ def test_a_failing_transaction_leaves_no_artefact(app, actors, monkeypatch):
     assert written.is_set()  # the artefact was on its way when the transaction failed
     assert counts(app) == before
     assert list(ctx.store.list("results/")) == []
+
+
+def test_the_record_is_one_insert_on_postgresql(app, actors):
+    """PostgreSQL: the result, its tests, its artefacts and its audit event in one INSERT
+    (one round trip); SQLite: one per table.  Either way every row is stored and linked."""
+    ctx = app.state.tcup.ingest
+    engine = app.state.tcup.engine
+    inserts: list[str] = []
+
+    def note(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "WITH")):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        receipt = ingest(ctx, upload_of(actors["vendor_a"], "c4"))
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 4)
+    with app.state.tcup.sessions() as session:
+        row = session.get(Result, receipt.test_id)
+        assert row.cpid == "c4" and row.owner_id == actors["vendor_a"].user_id
+        assert row.tests.names() == ["tempest.api.a.B.test_c"]
+        assert [(a.kind, a.sha256) for a in row.artefacts] == [("upload", receipt.sha256)]
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.result_id == row.id)).one()
+        assert (audit.action, audit.actor_id, audit.to_state) == (
+            "upload",
+            row.owner_id,
+            "submitted",
+        )
+        assert audit.details == {
+            "sha256": row.upload_sha256,
+            "key_fingerprint": row.key_fingerprint,
+        }

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, insert, select
+from sqlalchemy import Insert, Select, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,6 +37,7 @@ from tcup_server.models import (
     ReviewState,
     User,
     new_id,
+    note_audit,
     utcnow,
 )
 from tcup_server.services.guidelines import GuidelineDirectory
@@ -771,10 +772,48 @@ def _repeated(
     return _replay(ctx, session, scope, key, request_sha)
 
 
-# built once: SQLAlchemy then finds their compiled forms without a new cache key each time
-_INSERT_RESULT = insert(Result.__table__)
-_INSERT_TESTS = insert(ResultTests.__table__)
-_INSERT_ARTEFACTS = insert(Artefact.__table__)
+Rows = list[tuple[Table, list[dict[str, Any]]]]
+
+
+@cache
+def _insert(table: Table) -> Insert:
+    """``INSERT INTO table``, built once: SQLAlchemy then finds its compiled form without
+    building it and its cache key again for every upload."""
+    return insert(table)
+
+
+@cache
+def _insert_all(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """One statement inserting one row per (table, columns) of the shape, with parameters
+    ``p{row}_{column}``: the last row's INSERT is the statement, the others' data-modifying
+    CTEs (PostgreSQL).  Built once per shape; single-row INSERTs, as SQLAlchemy caches no
+    compiled form of a multi-row VALUES."""
+    *ctes, statement = (
+        insert(table).values({c: bindparam(f"p{n}_{c}", type_=table.c[c].type) for c in columns})
+        for n, (table, columns) in enumerate(shape)
+    )
+    for n, cte in enumerate(ctes):
+        statement = statement.add_cte(cte.cte(f"insert_{n}"))
+    return statement
+
+
+def _insert_rows(session: Session, rows: Rows) -> None:
+    """Insert ``rows`` (each table's rows, the referenced tables first).
+
+    On PostgreSQL one statement inserts them all: an upload then costs one round trip to
+    the database for its record instead of one per table, and the foreign keys are still
+    checked (at the end of the statement).  SQLite, in process, has no round trips to save
+    and no data-modifying CTEs: one statement per table.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        for table, values in rows:
+            session.execute(_insert(table), values if len(values) > 1 else values[0])
+        return
+    each = [(table, row) for table, values in rows for row in values]
+    params = {
+        f"p{n}_{column}": value for n, (_, row) in enumerate(each) for column, value in row.items()
+    }
+    session.execute(_insert_all(tuple((table, tuple(row)) for table, row in each)), params)
 
 
 def ingest(ctx: IngestContext, upload: Upload) -> Receipt:
@@ -801,90 +840,18 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         session.commit()
         return replay
 
-    guideline = checked.guideline or ctx.default_guideline
-    target = checked.target or ctx.default_target
-    add_ons = checked.add_ons
-    scored = score_run(
-        ctx.guidelines,
-        guideline,
-        target,
-        checked.names,
-        add_ons,
-        checked.states,
-        checked.not_in_tempest,
-    )
-
     result_id = new_id()
-    created_at = utcnow().replace(microsecond=0)
     objects = {
         f"results/{result_id[:2]}/{result_id}/{kind}": data
         for kind, (data, _ctype) in checked.artefacts.items()
     }
-    # Every row is ready before the artefacts are written: the writing thread then does
-    # not take turns with this one (digests and compression let go of the interpreter).
-    artefacts = [
-        {
-            "result_id": result_id,
-            "kind": kind,
-            "storage_key": storage_key,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "content_type": ctype,
-        }
-        for storage_key, (kind, (data, ctype)) in zip(
-            objects, checked.artefacts.items(), strict=True
-        )
-    ]
-    meta: dict[str, Any] = {"guideline": guideline, "target": target}
-    if add_ons:
-        meta["add_ons"] = ",".join(add_ons)
-    result = {
-        "id": result_id,
-        "owner_id": checked.owner_id,
-        "cpid": str(checked.body["cpid"]),
-        "duration_seconds": int(checked.body["duration_seconds"]),
-        "guideline": guideline,
-        "target": target,
-        "add_ons": list(add_ons),
-        "upload_sha256": request_sha,
-        "key_fingerprint": checked.fingerprint,
-        "signed_digest": checked.signed_digest,
-        "passed_count": len(checked.names),
-        "meta": meta,
-        "review_state": ReviewState.SUBMITTED.value,
-        "created_at": created_at,
-        **score_columns(scored),
-    }
-    names_z = ResultTests.compress(checked.names)
-    # The artefacts are written (and synced) in the background while the record is
-    # inserted; the transaction commits only once every one of them is stored.
+    # The artefacts are written (and synced) in the background while the record is scored
+    # and inserted; the transaction commits only once every one of them is stored.
     writing = put_all(ctx.store, objects)
     try:
-        # The record is new: plain INSERTs, no unit of work to track its objects.
-        # The result first, as the other rows refer to it.
-        session.execute(_INSERT_RESULT, result)
-        session.execute(
-            _INSERT_TESTS,
-            {"result_id": result_id, "count": len(checked.names), "names_z": names_z},
-        )
-        session.execute(_INSERT_ARTEFACTS, artefacts)
-        if checked.signed_digest is None:
-            session.add(
-                IdempotencyKey(
-                    scope=scope, key=key, request_sha256=request_sha, result_id=result_id
-                )
-            )
-        # through the session, as every audit event: the metrics count those it flushes
-        session.add(
-            AuditEvent(
-                actor_id=checked.owner_id,
-                result_id=result_id,
-                action="upload",
-                to_state=result["review_state"],
-                details={"sha256": request_sha, "key_fingerprint": checked.fingerprint},
-            )
-        )
-        session.flush()
+        result, digests, rows = _record(ctx, checked, result_id, objects, scope, key)
+        _insert_rows(session, rows)
+        note_audit(session, "upload", None, result["review_state"])
         writing.result()  # every artefact stored before the record that refers to them
         session.commit()
     except IntegrityError:
@@ -901,7 +868,99 @@ def _ingest(ctx: IngestContext, upload: Upload, session: Session) -> Receipt:
         _cleanup(ctx.store, objects, writing)
         raise
     LOG.info("stored result %s (%d tests, owner %s)", result_id, len(checked.names), scope)
-    return _receipt_of(ctx, result, {a["kind"]: a["sha256"] for a in artefacts})
+    return _receipt_of(ctx, result, digests)
+
+
+def _record(
+    ctx: IngestContext,
+    checked: _Checked,
+    result_id: str,
+    objects: Mapping[str, bytes],
+    scope: str,
+    key: str,
+) -> tuple[dict[str, Any], dict[str, str], Rows]:
+    """A new upload's record: the result's columns, its artefacts' digests (kind ->
+    sha256) and every row to insert (the result, its tests, its artefacts, the
+    idempotency key of an unsigned upload, the audit event)."""
+    guideline = checked.guideline or ctx.default_guideline
+    target = checked.target or ctx.default_target
+    add_ons = checked.add_ons
+    scored = score_run(
+        ctx.guidelines,
+        guideline,
+        target,
+        checked.names,
+        add_ons,
+        checked.states,
+        checked.not_in_tempest,
+    )
+    now = utcnow()
+    created_at = now.replace(microsecond=0)
+    artefacts = [
+        {
+            "result_id": result_id,
+            "kind": kind,
+            "storage_key": storage_key,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "content_type": ctype,
+            "created_at": now,
+        }
+        for storage_key, (kind, (data, ctype)) in zip(
+            objects, checked.artefacts.items(), strict=True
+        )
+    ]
+    meta: dict[str, Any] = {"guideline": guideline, "target": target}
+    if add_ons:
+        meta["add_ons"] = ",".join(add_ons)
+    result = {
+        "id": result_id,
+        "owner_id": checked.owner_id,
+        "cpid": str(checked.body["cpid"]),
+        "duration_seconds": int(checked.body["duration_seconds"]),
+        "guideline": guideline,
+        "target": target,
+        "add_ons": list(add_ons),
+        "upload_sha256": checked.signed_sha256,
+        "key_fingerprint": checked.fingerprint,
+        "signed_digest": checked.signed_digest,
+        "passed_count": len(checked.names),
+        "meta": meta,
+        "review_state": ReviewState.SUBMITTED.value,
+        "created_at": created_at,
+        **score_columns(scored),
+    }
+    tests = {
+        "result_id": result_id,
+        "count": len(checked.names),
+        "names_z": ResultTests.compress(checked.names),
+    }
+    rows: Rows = [
+        (Result.__table__, [result]),
+        (ResultTests.__table__, [tests]),
+        (Artefact.__table__, artefacts),
+    ]
+    if checked.signed_digest is None:
+        idempotency = {
+            "scope": scope,
+            "key": key,
+            "request_sha256": checked.signed_sha256,
+            "result_id": result_id,
+            "created_at": now,
+        }
+        rows.append((IdempotencyKey.__table__, [idempotency]))
+    audit = {
+        "at": now,
+        "actor_id": checked.owner_id,
+        "result_id": result_id,
+        "action": "upload",
+        "from_state": None,
+        "to_state": result["review_state"],
+        "reason": None,
+        "details": {"sha256": checked.signed_sha256, "key_fingerprint": checked.fingerprint},
+    }
+    rows.append((AuditEvent.__table__, [audit]))
+    return result, {a["kind"]: a["sha256"] for a in artefacts}, rows
 
 
 def _cleanup(store: ArtefactStore, keys: Iterable[str], writing: Future[None]) -> None:
