@@ -12,11 +12,14 @@ One RSA-2048 key is registered on both (tcup: ``POST /v1/profile/pubkeys``; RefS
 as there is no OpenStackID offline).  Every upload is a distinct RefStack body of 300
 test names of the 2020.06 platform guideline, signed before the clock starts; the same
 client (``requests`` sessions in a thread pool, every answer must be 201) sends the same
-bodies to both.  Each round measures 1 client and 8 concurrent clients on both servers,
-interleaved, and prints each server's rate and the ratio from that round; the summary is
-the median over rounds.
+bodies to both.  Each round measures 1 client and 8 concurrent clients on both servers and
+prints each server's rate and the ratio from that round; the summary is the median over
+rounds.  Within a round the two servers take turns ``--slices`` times (a slice of tcup's
+uploads, then a slice of RefStack's, each a whole number of waves of the clients), and a
+server's rate is its uploads over its summed time: both see the same moments of a machine
+whose speed drifts, so the ratio does not depend on which of them a slow second hit.
 
-    .venv/bin/python bench/ingest_vs_refstack.py [--workers 1] [--rounds 3] [--sqlite]
+    .venv/bin/python bench/ingest_vs_refstack.py [--workers 1] [--rounds 3] [--slices 4] [--sqlite]
 
 Prints figures, asserts nothing.  Starts and stops everything it uses (MariaDB, the
 guideline mirror, gunicorn, tcup-server) and removes its data.
@@ -25,6 +28,7 @@ guideline mirror, gunicorn, tcup-server) and removes its data.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -32,7 +36,14 @@ import tempfile
 from pathlib import Path
 
 from refstack_peer import RefstackPeer
-from server_ingest import Server, postgres_database, send_rate, signed_bodies, test_names
+from server_ingest import (
+    Prepared,
+    Server,
+    postgres_database,
+    send_rate,
+    signed_bodies,
+    test_names,
+)
 
 from tcup import signing
 
@@ -43,19 +54,43 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def waves(uploads: int, slices: int, clients: int) -> int:
+    """Uploads per slice: a share of ``uploads``, rounded up to whole waves of ``clients``."""
+    return max(1, math.ceil(uploads / slices / clients)) * clients
+
+
+def take_turns(
+    urls: tuple[str, str], bodies: Prepared, sizes: tuple[int, int], slices: int, clients: int
+) -> tuple[float, float]:
+    """Each server's uploads per second over ``slices`` turns: slice ``i`` sends the first
+    ``sizes[0]`` of its bodies to the first server, then the first ``sizes[1]`` of the same
+    bodies to the second (two servers, two databases: no upload is a replay)."""
+    seconds = [0.0, 0.0]
+    for i in range(slices):
+        chunk = bodies[i * sizes[0] :][: sizes[0]]
+        for side in (0, 1):
+            seconds[side] += sizes[side] / send_rate(urls[side], chunk[: sizes[side]], clients)
+    return slices * sizes[0] / seconds[0], slices * sizes[1] / seconds[1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=1, help="server processes, both servers")
     parser.add_argument("--rounds", type=int, default=3, help="measurements of each figure")
     parser.add_argument("--tcup-uploads", type=int, default=300, help="per figure and round")
     parser.add_argument("--refstack-uploads", type=int, default=60, help="per figure and round")
+    parser.add_argument("--slices", type=int, default=4, help="turns of the servers per figure")
     parser.add_argument("--sqlite", action="store_true", help="tcup on SQLite, not PostgreSQL")
     args = parser.parse_args()
 
     names = test_names()
     key = signing.generate_key(2048)
     warm = 5
-    per_round = len(CLIENTS) * args.tcup_uploads
+    sizes = {
+        c: (waves(args.tcup_uploads, args.slices, c), waves(args.refstack_uploads, args.slices, c))
+        for c in CLIENTS
+    }
+    per_round = sum(args.slices * sizes[c][0] for c in CLIENTS)
     bodies = signed_bodies(key, names, warm + args.rounds * per_round)
     print(f"{len(bodies)} bodies of {len(names)} tests signed; {load()}", flush=True)
     figures: dict[tuple[str, int], list[float]] = {}
@@ -77,10 +112,15 @@ def main() -> int:
                     send_rate(peer.url, bodies[:warm], 1)
                     for number in range(args.rounds):
                         start = warm + number * per_round
-                        for index, clients in enumerate(CLIENTS):
-                            chunk = bodies[start + index * args.tcup_uploads :][: args.tcup_uploads]
-                            ours = send_rate(tcup.url, chunk, clients)
-                            theirs = send_rate(peer.url, chunk[: args.refstack_uploads], clients)
+                        for clients in CLIENTS:
+                            ours, theirs = take_turns(
+                                (tcup.url, peer.url),
+                                bodies[start:],
+                                sizes[clients],
+                                args.slices,
+                                clients,
+                            )
+                            start += args.slices * sizes[clients][0]
                             figures.setdefault(("tcup", clients), []).append(ours)
                             figures.setdefault(("refstack", clients), []).append(theirs)
                             ratios[clients].append(ours / theirs)
