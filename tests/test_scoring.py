@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tcup.errors import InputError
 from tcup.guidelines import parse_guideline
@@ -460,3 +463,29 @@ def test_an_add_on_file_scored_alone_is_an_add_on_programme():
     (only,) = score(dns, dns.default_target, {"d.Z.test_zone": "passed"}).programmes
     assert (only.kind, only.target, only.guideline_id) == ("add-on", "DNS", "dns.9999.01")
     assert only.qualifies
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_capabilities_passed_whole_score_as_test_by_test(data):
+    """A capability whose every test passed under its own name is scored once and shared;
+    its score is the one the test-by-test path gives (real guideline, any states)."""
+    from tcup import report, scoring
+
+    root = require_interop()
+    guideline = parse_guideline((root / "2020.06.json").read_bytes(), "2020.06.json")
+    target = data.draw(st.sampled_from(["platform", "compute", "object"]))
+    names = sorted({t.name for c in guideline.target_capabilities(target) for t in c.tests})
+    states = {
+        name: data.draw(st.sampled_from(["passed", "passed", "passed", "failed", "skipped"]))
+        for name in names
+        if data.draw(st.booleans()) or data.draw(st.booleans())
+    }
+    shared = score(guideline, target, states)
+    with mock.patch.object(scoring, "_passed_all", lambda _cap, _states: False):
+        one_by_one = score(guideline, target, states)
+    assert report.report_json(shared) == report.report_json(one_by_one)
+    again = score(guideline, target, states)
+    for first, second in zip(shared.capabilities, again.capabilities, strict=True):
+        whole = all(states.get(t.name) == "passed" for t in first.tests)
+        assert (first is second) == whole
