@@ -396,8 +396,8 @@ def _passed_all(cap: TargetCapability, states: Mapping[str, TestState]) -> bool:
     return all(states.get(t.name) == "passed" for t in cap.tests)
 
 
-# (guideline sha256, capability, status, component) -> its score when every test passed
-_ALL_PASSED: dict[tuple[str, str, str, str], CapabilityScore] = {}
+# (guideline sha256 and id, capability, status, component) -> its score when every test passed
+_ALL_PASSED: dict[tuple[str, str, str, str, str], CapabilityScore] = {}
 _ALL_PASSED_MAX = 4096  # a few guidelines' capabilities for each target
 
 
@@ -409,9 +409,9 @@ def _all_passed(cap: TargetCapability, source: Guideline) -> CapabilityScore:
     passed test's score is), its counts computed once too: a run that qualifies
     scores most of its capabilities without looking at their tests again.
     """
-    key = (source.sha256, cap.name, cap.status, cap.component)
+    key = (source.sha256, source.id, cap.name, cap.status, cap.component)
     found = _ALL_PASSED.get(key)
-    if found is None or found.guideline_id != source.id:
+    if found is None:
         if len(_ALL_PASSED) >= _ALL_PASSED_MAX:
             _ALL_PASSED.clear()
         found = _ALL_PASSED[key] = CapabilityScore(
