@@ -198,14 +198,12 @@ class Metrics:
 
     def observe_sessions(self, sessions: sessionmaker[Session]) -> None:
         """Count the audit events of every committed transaction of ``sessions``."""
-        from tcup_server.models import PENDING_AUDIT, AuditEvent
+        from tcup_server.models import PENDING_AUDIT, AuditEvent, note_audit
 
         def after_flush(session: Session, _context: object) -> None:
-            new = [o for o in session.new if isinstance(o, AuditEvent)]
-            if new:
-                session.info.setdefault(PENDING_AUDIT, []).extend(
-                    (o.action, o.from_state, o.to_state) for o in new
-                )
+            for o in session.new:
+                if isinstance(o, AuditEvent):
+                    note_audit(session, o.action, o.from_state, o.to_state)
 
         def after_commit(session: Session) -> None:
             for action, from_state, to_state in session.info.pop(PENDING_AUDIT, ()):
